@@ -1,0 +1,34 @@
+# cloudbench: make test (install + pytest), make demo (the whole chain offline), make bench.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_PIN := torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: install test demo bench lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q $(TORCH_PIN)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+demo: $(STAMP)
+	$(VENV)/bin/cloudbench demo --out demo-out
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.run_all --out benchmarks/results
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check cloudbench tests benchmarks
+
+clean:
+	rm -rf demo-out .pytest_cache

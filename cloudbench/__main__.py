@@ -1,0 +1,3 @@
+from cloudbench.cli import main
+
+main()

@@ -1,0 +1,84 @@
+"""The ``cloudbench`` command line: a thin Click group.
+
+Each sub-command lives in its own module under ``cloudbench.cli`` and only parses options and calls
+one library function. Errors from the library (``cloudbench.errors``) become exit codes here:
+0 ok, 1 user error, 2 data error, 3 partial. Tracebacks only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from cloudbench.errors import CloudbenchError
+
+# command name -> module under cloudbench.cli that defines a click command called ``command``
+COMMANDS: dict[str, str] = {
+    "inspect": "inspect_cmd",
+    "download": "download_cmd",
+    "collocate": "collocate_cmd",
+    "build-splits": "splits_cmd",
+    "verify": "verify_cmd",
+    "train-baseline": "train_cmd",
+    "evaluate": "evaluate_cmd",
+    "demo": "demo_cmd",
+    "synth": "synth_cmd",
+}
+
+
+class LazyGroup(click.Group):
+    """Imports a command's module only when that command runs (keeps ``--help`` fast)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if self._spec(name) is not None]
+
+    @staticmethod
+    def _spec(name: str):
+        return importlib.util.find_spec(f"cloudbench.cli.{COMMANDS[name]}")
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS or self._spec(name) is None:
+            return None
+        module = importlib.import_module(f"cloudbench.cli.{COMMANDS[name]}")
+        return module.command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks and debug logging.")
+@click.version_option(package_name="cloudbench")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """cloudbench: geostationary imagery + CALIPSO/CloudSat cloud phase profiles -> ML benchmark."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the group and map library errors to exit codes."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="cloudbench", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(1 if exc.exit_code == 2 else exc.exit_code)  # usage errors are user errors
+    except CloudbenchError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc.render()}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    sys.exit(0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,171 @@
+"""Project-wide defaults and tables: classes, height grid, regions, imager platforms, sample geometry.
+
+One source of truth for every constant that more than one stage needs. Product-specific facts
+(file names, binary layouts, band tables) live in ``cloudbench.products``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+
+# --- classes -------------------------------------------------------------------------------
+CLEAR, ICE, MIXED, WATER = 0, 1, 2, 3
+UNLABELED = 255
+CLASS_NAMES: dict[int, str] = {CLEAR: "clear", ICE: "ice", MIXED: "mixed", WATER: "water"}
+NUM_CLASSES = 4
+CLOUD_CLASSES = (ICE, MIXED, WATER)
+
+
+# --- height grid ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HeightGrid:
+    """Common vertical grid, km above mean sea level; bins are [edge_i, edge_i+1)."""
+
+    start_km: float = 0.0
+    stop_km: float = 19.2
+    step_km: float = 0.24
+
+    @property
+    def n(self) -> int:
+        return int(round((self.stop_km - self.start_km) / self.step_km))
+
+    @property
+    def edges_km(self) -> np.ndarray:
+        return self.start_km + self.step_km * np.arange(self.n + 1, dtype=np.float64)
+
+    @property
+    def centres_km(self) -> np.ndarray:
+        e = self.edges_km
+        return 0.5 * (e[:-1] + e[1:])
+
+    @classmethod
+    def parse(cls, spec: str) -> HeightGrid:
+        """Parse ``START:STOP:STEP`` in km (the ``--levels`` option)."""
+        try:
+            start, stop, step = (float(v) for v in spec.split(":"))
+        except ValueError as exc:
+            raise ValueError(f"--levels must be START:STOP:STEP in km, got {spec!r}") from exc
+        if step <= 0 or stop <= start:
+            raise ValueError(f"--levels needs STOP > START and STEP > 0, got {spec!r}")
+        return cls(start, stop, step)
+
+    def __str__(self) -> str:
+        return f"{self.start_km:g}:{self.stop_km:g}:{self.step_km:g}"
+
+
+DEFAULT_GRID = HeightGrid()
+
+
+# --- regions -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Region:
+    """A lon/lat box (W, S, E, N in degrees); ``imager`` is the preset's natural imager, if any."""
+
+    west: float
+    south: float
+    east: float
+    north: float
+    name: str | None = None
+    imager: str | None = None
+
+    def contains(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        lon = np.asarray(lon)
+        lat = np.asarray(lat)
+        in_lat = (lat >= self.south) & (lat <= self.north)
+        if self.west <= self.east:
+            in_lon = (lon >= self.west) & (lon <= self.east)
+        else:  # box crossing the antimeridian
+            in_lon = (lon >= self.west) | (lon <= self.east)
+        return in_lat & in_lon
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float]:
+        return (self.west, self.south, self.east, self.north)
+
+
+# The imagers' useful disks are boxes of +-70 deg around the sub-satellite point; the zenith
+# filter (--max-sza) does the exact cut.
+REGIONS: dict[str, Region] = {
+    "paper": Region(100.0, -60.0, 160.0, 60.0, name="paper", imager="himawari"),
+    "himawari": Region(70.7, -70.0, -149.3, 70.0, name="himawari", imager="himawari"),
+    "goes-east": Region(-145.2, -70.0, -5.2, 70.0, name="goes-east", imager="goes-east"),
+    "goes-west": Region(152.8, -70.0, -67.2, 70.0, name="goes-west", imager="goes-west"),
+}
+
+
+def parse_region(spec: str) -> Region:
+    """A preset name or ``W,S,E,N`` in degrees."""
+    key = spec.strip().lower()
+    if key in REGIONS:
+        return REGIONS[key]
+    try:
+        w, s, e, n = (float(v) for v in spec.split(","))
+    except ValueError as exc:
+        raise ValueError(
+            f"--region must be one of {', '.join(REGIONS)} or W,S,E,N in degrees, got {spec!r}"
+        ) from exc
+    if not (-90 <= s < n <= 90 and -180 <= w <= 180 and -180 <= e <= 180):
+        raise ValueError(f"--region {spec!r}: need -90 <= S < N <= 90 and -180 <= W, E <= 180")
+    return Region(w, s, e, n)
+
+
+# --- imager platforms by date ----------------------------------------------------------------
+def _utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class PlatformPeriod:
+    """One platform's operational period for an imager position (hand-over dates, UTC)."""
+
+    platform: str  # e.g. "himawari8", "goes16": the archive folder name
+    start: datetime
+    end: datetime | None
+
+
+# Operational hand-over dates; secondary sources report Himawari-8 primary again after a
+# Himawari-9 fault in Oct 2025, so catalogs look in every bucket of the position, not this table alone.
+IMAGER_PLATFORMS: dict[str, tuple[PlatformPeriod, ...]] = {
+    "himawari": (
+        PlatformPeriod("himawari8", _utc(2015, 7, 7), _utc(2022, 12, 13, 5)),
+        PlatformPeriod("himawari9", _utc(2022, 12, 13, 5), None),
+    ),
+    "goes-east": (
+        PlatformPeriod("goes16", _utc(2017, 12, 18), _utc(2025, 4, 4)),
+        PlatformPeriod("goes19", _utc(2025, 4, 4), None),
+    ),
+    "goes-west": (
+        PlatformPeriod("goes17", _utc(2019, 2, 12), _utc(2023, 1, 4)),
+        PlatformPeriod("goes18", _utc(2023, 1, 4), None),
+    ),
+}
+
+SUB_LON: dict[str, float] = {
+    "himawari8": 140.7,
+    "himawari9": 140.7,
+    "goes16": -75.2,
+    "goes19": -75.2,
+    "goes17": -137.2,
+    "goes18": -137.2,
+}
+
+
+def platforms_for(imager: str, when: datetime) -> list[str]:
+    """Platforms to look for at ``when``: the operational one first, then the others of the position."""
+    if imager not in IMAGER_PLATFORMS:
+        raise ValueError(f"unknown imager {imager!r}; choose one of {', '.join(IMAGER_PLATFORMS)}")
+    periods = IMAGER_PLATFORMS[imager]
+    primary = [p.platform for p in periods if p.start <= when and (p.end is None or when < p.end)]
+    others = [p.platform for p in periods if p.platform not in primary]
+    return primary + others
+
+
+# --- sample geometry and collocation defaults -------------------------------------------------
+PATCH_SIZE = 64
+MAX_DT_S = 300.0
+MAX_SZA_DEG = 70.0
+IMAGER_GRID_KM = 2.0
+AUX_NAMES = ("satellite_zenith", "solar_zenith", "latitude", "longitude")
