@@ -1,0 +1,40 @@
+"""``cloudbench build-splits``: PAIRS/ -> DATASET/ (see cloudbench.dataset.build)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cloudbench.errors import UserError
+
+
+def _ratios(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError as exc:
+        raise UserError(f"--ratios must be three numbers like 0.7,0.15,0.15, got {text!r}") from exc
+    if len(values) != 3:
+        raise UserError(f"--ratios needs three numbers (train,val,test), got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+@click.command("build-splits")
+@click.option("--pairs", "pairs", required=True, type=click.Path(path_type=Path), help="PAIRS/ folder from collocate.")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="DATASET/ folder to write.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the day hash that picks splits.")
+@click.option("--ratios", default="0.7,0.15,0.15", show_default=True, help="train,val,test fractions of days.")
+@click.option("--holdout-region", default=None, help="W,S,E,N box (deg) whose samples form the test split.")
+@click.option("--holdout-month", default=None, help="YYYY-MM whose days form the test split.")
+@click.option("--shard-size", default=None, type=int, help="Samples per shard file [default: 256].")
+def command(pairs: Path, out: Path, seed: int, ratios: str, holdout_region: str | None,
+            holdout_month: str | None, shard_size: int | None) -> None:
+    """Split PAIRS by whole day (seeded, guarded), write sharded Zarr splits, manifest and summary."""
+    from cloudbench.dataset.build import build_dataset
+    from cloudbench.dataset.shards import DEFAULT_SHARD_SIZE
+    from cloudbench.dataset.summary import summary_table
+
+    manifest = build_dataset(pairs, out, seed=seed, ratios=_ratios(ratios), holdout_region=holdout_region,
+                             holdout_month=holdout_month, shard_size=shard_size or DEFAULT_SHARD_SIZE)
+    click.echo(summary_table(manifest))
+    click.echo(f"wrote {out} (map of sample locations: {out / 'summary.png'})")
