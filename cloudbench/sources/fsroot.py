@@ -1,0 +1,176 @@
+"""Archives that are folders: any fsspec root mirroring the archive layout, and the catalog over them.
+
+A store maps an ARCHIVE/ relative path to a remote one and lists folders with sizes (and checksums
+where the listing has them). NOAA's buckets (``noaa.py``) and the CloudSat DPC (``cloudsat_dpc.py``)
+are stores with their own path mapping; ``--source-root`` is a plain store whose layout is ARCHIVE/'s.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import fsspec
+
+from cloudbench.config import Region
+from cloudbench.sources.base import (
+    CHUNK_BYTES,
+    ByteStream,
+    Catalog,
+    Item,
+    NotFoundError,
+    TransientError,
+    etag_checksum,
+    parse_checksum,
+)
+from cloudbench.sources.layouts import Layout
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file of a folder listing."""
+
+    relpath: str
+    size: int | None
+    checksum: str | None
+
+
+class Store:
+    """A folder tree holding files at ARCHIVE/-relative paths."""
+
+    source = "store"
+
+    def url(self, relpath: str) -> str:
+        raise NotImplementedError
+
+    def list_dir(self, reldir: str) -> list[Entry]:
+        """Files directly in ``reldir``; an absent folder is empty (archives have gaps)."""
+        raise NotImplementedError
+
+    def open_stream(self, relpath: str, offset: int = 0) -> ByteStream:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+def _checksum_from_info(info: dict) -> str | None:
+    for key in ("ETag", "etag", "e_tag"):
+        if info.get(key):
+            return etag_checksum(str(info[key]))
+    for algo in ("sha256", "md5"):
+        if info.get(algo):
+            return parse_checksum(algo, str(info[algo]))
+    return None
+
+
+def _read_chunks(f, chunk: int) -> Iterator[bytes]:
+    while True:
+        try:
+            data = f.read(chunk)
+        except FileNotFoundError as exc:
+            raise NotFoundError(str(exc)) from exc
+        except PermissionError:
+            raise  # access denied: retrying cannot help
+        except (OSError, TimeoutError, ConnectionError) as exc:
+            raise TransientError(f"read failed: {exc}") from exc
+        if not data:
+            return
+        yield data
+
+
+class FsspecStore(Store):
+    """Files under ``root`` of any fsspec filesystem, at ``root/<prefix mapping>(relpath)``."""
+
+    source = "fsspec"
+
+    def __init__(self, root: str, *, storage_options: dict | None = None, fs=None):
+        if fs is None:
+            fs, path = fsspec.core.url_to_fs(root, **(storage_options or {}))
+        else:
+            path = root
+        self.fs = fs
+        self.root = path.rstrip("/")
+        self.root_url = root.rstrip("/")
+
+    def remote_path(self, relpath: str) -> str:
+        return posixpath.join(self.root, relpath) if self.root else relpath
+
+    def url(self, relpath: str) -> str:
+        return posixpath.join(self.root_url, relpath)
+
+    def list_dir(self, reldir: str) -> list[Entry]:
+        path = self.remote_path(reldir)
+        try:
+            infos = self.fs.ls(path, detail=True)
+        except FileNotFoundError:
+            return []
+        except (OSError, TimeoutError, ConnectionError) as exc:
+            raise TransientError(f"listing {self.url(reldir)} failed: {exc}") from exc
+        out = []
+        for info in infos:
+            if info.get("type") != "file":
+                continue
+            name = posixpath.basename(info["name"].rstrip("/"))
+            out.append(Entry(f"{reldir}/{name}", info.get("size"), _checksum_from_info(info)))
+        return out
+
+    def open_stream(self, relpath: str, offset: int = 0) -> ByteStream:
+        path = self.remote_path(relpath)
+        try:
+            f = self.fs.open(path, "rb", block_size=CHUNK_BYTES)
+            if offset:
+                f.seek(offset)
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"{self.url(relpath)} not found") from exc
+        except PermissionError:
+            raise  # access denied: retrying cannot help
+        except (OSError, TimeoutError, ConnectionError) as exc:
+            raise TransientError(f"open {self.url(relpath)} failed: {exc}") from exc
+        return ByteStream(_read_chunks(f, CHUNK_BYTES), offset_honoured=True, close=f.close)
+
+
+class DirectoryCatalog(Catalog):
+    """A product's files found by listing the layout's folders in a store.
+
+    Folder archives cannot filter by region (the name carries only time); the planner reads the
+    tracks and the imager geometry to narrow further.
+    """
+
+    def __init__(self, layout: Layout, store: Store):
+        self.layout = layout
+        self.store = store
+        self.name = store.source
+
+    def _items(self, entries: list[Entry], start: datetime | None, end: datetime | None) -> list[Item]:
+        items = []
+        for e in entries:
+            name = e.relpath.rsplit("/", 1)[-1]
+            info = self.layout.parse(name)
+            if info is None:
+                continue
+            if start is not None and end is not None and not self.layout.overlaps(info, start, end):
+                continue
+            items.append(Item(e.relpath, self.store.url(e.relpath), e.size, e.checksum, self.store.source, info.time))
+        return items
+
+    def list_dir(self, reldir: str) -> list[Item]:
+        """Every product file of one folder (a slot or an hour), whatever its time."""
+        return self._items(self.store.list_dir(reldir), None, None)
+
+    def list(self, start: datetime, end: datetime, region: Region | None = None) -> list[Item]:
+        items: list[Item] = []
+        for reldir in self.layout.dirs_for(start, end):
+            items.extend(self._items(self.store.list_dir(reldir), start, end))
+        return sorted(items, key=lambda i: i.relpath)
+
+    def open_stream(self, item: Item, offset: int = 0) -> ByteStream:
+        return self.store.open_stream(item.relpath, offset)
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,574 @@
+"""Real archive servers on loopback: S3 (moto), a CMR-style search + login-protected HTTPS-like file
+server, and SFTP (paramiko), each holding a synthetic archive in the real archive's layout.
+
+The offline demo and the download tests run the real network code against these, so each server
+speaks the real protocol (S3 REST, HTTP with Range and 401s, SSH/SFTP with password login). Each
+has fault knobs (drop the connection mid-file, answer 500, serve corrupt bytes, throttle) so the
+fetcher's resume, retry and verification paths run against real sockets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import posixpath
+import socket
+import threading
+import time
+from base64 import b64decode
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import paramiko
+from paramiko.sftp import SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_PERMISSION_DENIED
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()
+    with path.open("rb") as f:
+        while data := f.read(1 << 20):
+            h.update(data)
+    return h.hexdigest()
+
+
+# --- fault knobs ------------------------------------------------------------------------------
+@dataclass
+class Faults:
+    """Per-file fault budget, keyed by file name; each serve of a file consumes one count.
+
+    ``drop_after``: name -> (bytes, times): close the socket after sending that many bytes.
+    ``errors_500``: name -> times to answer HTTP 500 (S3-like 5xx) before serving.
+    ``corrupt``: name -> times to serve the bytes with one byte flipped.
+    ``throttle_bps``: sleep so that each response streams at about this rate (0: off).
+    ``ignore_range``: answer 200 with the whole file to Range requests.
+    """
+
+    drop_after: dict[str, tuple[int, int]] = field(default_factory=dict)
+    errors_500: dict[str, int] = field(default_factory=dict)
+    corrupt: dict[str, int] = field(default_factory=dict)
+    throttle_bps: float = 0.0
+    ignore_range: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def take(self, table: dict, name: str) -> bool | tuple[int, int]:
+        with self._lock:
+            value = table.get(name)
+            if not value:
+                return False
+            if isinstance(value, tuple):
+                nbytes, times = value
+                if times <= 0:
+                    return False
+                table[name] = (nbytes, times - 1)
+                return value
+            table[name] = value - 1
+            return True
+
+
+# --- HTTP: CMR-style granule search and login-protected file serving ---------------------------
+@dataclass
+class Granule:
+    concept_id: str
+    url_path: str  # e.g. /data/CALIPSO/LID_L2_VFM-Standard-V4-51/2018/10/<name>
+    local: Path
+    begin: datetime
+    end: datetime
+    bbox: tuple[float, float, float, float] | None  # W, S, E, N
+    size: int
+    md5: str
+
+
+def _parse_iso(s: str) -> datetime:
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _bbox_intersects(a, b) -> bool:
+    if a is None or b is None:
+        return True
+    aw, as_, ae, an = a
+    bw, bs, be, bn = b
+    if an < bs or bn < as_:
+        return False
+
+    def spans(w, e):
+        return [(w, e)] if w <= e else [(w, 180.0), (-180.0, e)]
+
+    return any(x0 <= y1 and y0 <= x1 for x0, x1 in spans(aw, ae) for y0, y1 in spans(bw, be))
+
+
+class ArchiveHttpServer:
+    """A CMR-style granule search (``/search/granules.umm_json``) and a file server behind a login.
+
+    Files under ``/data/`` need ``Authorization: Bearer <token>`` or HTTP basic auth with the
+    configured user (401 otherwise); the search is public, like CMR's. Range requests get 206.
+    """
+
+    def __init__(self, *, token: str | None = None, username: str | None = None, password: str | None = None,
+                 page_size_cap: int = 2000):
+        self.token, self.username, self.password = token, username, password
+        self.granules: list[Granule] = []
+        self.faults = Faults()
+        self.requests: list[dict] = []  # method, path, range, status (for tests to check resumes)
+        self.page_size_cap = page_size_cap
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # --- content ------------------------------------------------------------------------------
+    def add_granule(self, concept_id: str, url_path: str, local: str | Path, begin: datetime, end: datetime,
+                    bbox: tuple[float, float, float, float] | None = None, md5: str | None = None) -> Granule:
+        """Publish a local file at ``url_path`` and in the search results of ``concept_id``.
+
+        ``md5`` overrides the advertised checksum (to publish a wrong one).
+        """
+        local = Path(local)
+        g = Granule(concept_id, "/" + url_path.lstrip("/"), local, begin, end, bbox, local.stat().st_size, md5 or _md5(local))
+        self.granules.append(g)
+        return g
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "server not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def _umm(self, g: Granule) -> dict:
+        name = posixpath.basename(g.url_path)
+        umm = {
+            "GranuleUR": name,
+            "TemporalExtent": {"RangeDateTime": {"BeginningDateTime": g.begin.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                                                 "EndingDateTime": g.end.strftime("%Y-%m-%dT%H:%M:%S.000Z")}},
+            "DataGranule": {"ArchiveAndDistributionInformation": [
+                {"Name": name, "SizeInBytes": g.size, "Size": round(g.size / 1024**2, 6), "SizeUnit": "MB",
+                 "Checksum": {"Value": g.md5, "Algorithm": "MD5"}}]},
+            "RelatedUrls": [{"URL": self.url + g.url_path, "Type": "GET DATA"},
+                            {"URL": "s3://asdc-prod-protected" + g.url_path, "Type": "GET DATA VIA DIRECT ACCESS"}],
+            "CollectionReference": {"ShortName": "CAL_LID_L2_VFM-Standard", "Version": "V4-51"},
+        }
+        if g.bbox is not None:
+            w, s, e, n = g.bbox
+            umm["SpatialExtent"] = {"HorizontalSpatialDomain": {"Geometry": {"BoundingRectangles": [
+                {"WestBoundingCoordinate": w, "SouthBoundingCoordinate": s, "EastBoundingCoordinate": e,
+                 "NorthBoundingCoordinate": n}]}}}
+        return {"meta": {"concept-id": f"G{abs(hash(name)) % 10**10}-LOCAL", "native-id": name}, "umm": umm}
+
+    def search(self, query: dict[str, list[str]], after: str | None) -> tuple[list[dict], int, str | None]:
+        cid = (query.get("collection_concept_id") or [None])[0]
+        hits = [g for g in self.granules if cid is None or g.concept_id == cid]
+        if "temporal" in query:
+            t0, t1 = (_parse_iso(v) if v else None for v in query["temporal"][0].split(","))
+            hits = [g for g in hits if (t1 is None or g.begin <= t1) and (t0 is None or g.end >= t0)]
+        if "bounding_box" in query:
+            box = tuple(float(v) for v in query["bounding_box"][0].split(","))
+            hits = [g for g in hits if _bbox_intersects(g.bbox, box)]
+        hits.sort(key=lambda g: (g.begin, g.url_path))
+        page_size = min(int((query.get("page_size") or ["10"])[0]), self.page_size_cap)
+        start = int(after) if after else 0
+        page = hits[start : start + page_size]
+        nxt = str(start + page_size) if start + page_size < len(hits) else None
+        return [self._umm(g) for g in page], len(hits), nxt
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def start(self, port: int = 0) -> ArchiveHttpServer:
+        handler = _make_http_handler(self)
+        self._server = ThreadingHTTPServer((LOOPBACK, port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="archive-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> ArchiveHttpServer:
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def authorised(self, header: str | None) -> bool:
+        if not header:
+            return False
+        kind, _, value = header.partition(" ")
+        if kind.lower() == "bearer":
+            return self.token is not None and value == self.token
+        if kind.lower() == "basic" and self.username is not None:
+            try:
+                user, _, pw = b64decode(value).decode().partition(":")
+            except ValueError:
+                return False
+            return user == self.username and pw == self.password
+        return False
+
+    def log_request(self, **kw) -> None:
+        with self._lock:
+            self.requests.append(kw)
+
+    def data_requests(self, name: str) -> list[dict]:
+        return [r for r in self.requests if r["path"].endswith("/" + name)]
+
+
+def _make_http_handler(server: ArchiveHttpServer):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt, *args):  # quiet: tests and the demo have their own reports
+            log.debug("http: " + fmt, *args)
+
+        def _send(self, status: int, body: bytes, ctype: str = "application/json", headers: dict | None = None):
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def do_GET(self):  # noqa: N802 (http.server API)
+            url = urlparse(self.path)
+            if url.path.rstrip("/").endswith("/search/granules.umm_json"):
+                items, hits, nxt = server.search(parse_qs(url.query), self.headers.get("CMR-Search-After"))
+                headers = {"CMR-Hits": str(hits)}
+                if nxt:
+                    headers["CMR-Search-After"] = nxt
+                server.log_request(method="GET", path=url.path, range=None, status=200)
+                self._send(200, json.dumps({"hits": hits, "took": 1, "items": items}).encode(), headers=headers)
+                return
+            g = next((g for g in server.granules if g.url_path == url.path), None)
+            if g is None:
+                server.log_request(method="GET", path=url.path, range=None, status=404)
+                self._send(404, b'{"errors":["not found"]}')
+                return
+            if not server.authorised(self.headers.get("Authorization")):
+                server.log_request(method="GET", path=url.path, range=None, status=401)
+                self._send(401, b"Unauthorized", "text/plain", {"WWW-Authenticate": 'Basic realm="Earthdata Login"'})
+                return
+            self._serve_file(g, url.path)
+
+        def _serve_file(self, g: Granule, path: str):
+            name = posixpath.basename(path)
+            rng = self.headers.get("Range")
+            if server.faults.take(server.faults.errors_500, name):
+                server.log_request(method="GET", path=path, range=rng, status=500)
+                self._send(500, b"Internal Server Error", "text/plain")
+                return
+            data = g.local.read_bytes()
+            if server.faults.take(server.faults.corrupt, name):
+                mid = len(data) // 2
+                data = data[:mid] + bytes([data[mid] ^ 0xFF]) + data[mid + 1 :]
+            start = 0
+            status = 200
+            if rng and rng.startswith("bytes=") and not server.faults.ignore_range:
+                first = rng[6:].split("-", 1)[0]
+                start = int(first) if first else 0
+                if start >= len(data):
+                    server.log_request(method="GET", path=path, range=rng, status=416)
+                    self._send(416, b"", "text/plain", {"Content-Range": f"bytes */{len(data)}"})
+                    return
+                status = 206
+            body = data[start:]
+            drop = server.faults.take(server.faults.drop_after, name)
+            server.log_request(method="GET", path=path, range=rng, status=status)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Accept-Ranges", "bytes")
+            if status == 206:
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            self.end_headers()
+            limit = drop[0] if drop else len(body)
+            _stream(self.wfile, body[:limit], server.faults.throttle_bps)
+            if drop:
+                self.close_connection = True
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+    return Handler
+
+
+def _stream(wfile, body: bytes, bps: float, chunk: int = 64 * 1024) -> None:
+    if not bps:
+        wfile.write(body)
+        return
+    step = max(1024, min(chunk, int(bps / 20)))
+    for i in range(0, len(body), step):
+        wfile.write(body[i : i + step])
+        wfile.flush()
+        time.sleep(step / bps)
+
+
+# --- S3: moto's real server -----------------------------------------------------------------
+class MotoS3Server:
+    """moto's S3 server on loopback; ``upload_archive`` fills ``noaa-<platform>`` buckets from ARCHIVE/ folders."""
+
+    def __init__(self, port: int = 0):
+        self.port = port or free_port()
+        self._server = None
+        self._client = None
+        self._buckets: set[str] = set()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self) -> MotoS3Server:
+        from moto.server import ThreadedMotoServer
+
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+        self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=self.port, verbose=False)
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> MotoS3Server:
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def client(self):
+        if self._client is None:
+            self._client = self._new_client()
+        return self._client
+
+    def _new_client(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def put(self, bucket: str, key: str, data: bytes) -> None:
+        c = self.client()
+        if bucket not in self._buckets:
+            try:
+                c.create_bucket(Bucket=bucket)
+            except c.exceptions.BucketAlreadyOwnedByYou:
+                pass
+            self._buckets.add(bucket)
+        c.put_object(Bucket=bucket, Key=key, Body=data, ACL="public-read")
+
+    def upload_archive(self, archive: str | Path, tops: tuple[str, ...] = ("himawari8", "himawari9", "goes16", "goes17", "goes18", "goes19")) -> list[str]:
+        """Upload ``ARCHIVE/<platform>/...`` to ``s3://noaa-<platform>/...``; returns the keys uploaded."""
+        archive = Path(archive)
+        client = self.client()
+        uploaded = []
+        for top in tops:
+            base = archive / top
+            if not base.is_dir():
+                continue
+            bucket = f"noaa-{top}"
+            existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+            if bucket not in existing:
+                client.create_bucket(Bucket=bucket)
+            for path in sorted(p for p in base.rglob("*") if p.is_file()):
+                key = path.relative_to(base).as_posix()
+                # NOAA's open-data objects are public-read: anonymous clients may GET them
+                client.upload_file(str(path), bucket, key, ExtraArgs={"ACL": "public-read"})
+                uploaded.append(f"{top}/{key}")
+        return uploaded
+
+
+# --- SFTP: paramiko server ------------------------------------------------------------------
+_HOST_KEY: paramiko.RSAKey | None = None
+_HOST_KEY_LOCK = threading.Lock()
+
+
+def _host_key() -> paramiko.RSAKey:
+    global _HOST_KEY
+    with _HOST_KEY_LOCK:
+        if _HOST_KEY is None:
+            _HOST_KEY = paramiko.RSAKey.generate(2048)
+        return _HOST_KEY
+
+
+class SftpServer:
+    """A read-only SFTP server on loopback serving ``root`` to one user/password.
+
+    Fault knob ``faults.drop_after``: file name -> (bytes, times): close the SSH connection when a
+    read reaches past that many bytes of the file.
+    """
+
+    def __init__(self, root: str | Path, username: str, password: str):
+        self.root = Path(root).resolve()
+        self.username, self.password = username, password
+        self.faults = Faults()
+        self.opened: Counter[str] = Counter()  # file name -> opens (tests check resumes)
+        self.logins_refused = 0
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._transports: list[paramiko.Transport] = []
+        self._stop = threading.Event()
+
+    @property
+    def port(self) -> int:
+        assert self._sock is not None, "server not started"
+        return self._sock.getsockname()[1]
+
+    @property
+    def host(self) -> str:
+        return LOOPBACK
+
+    def start(self, port: int = 0) -> SftpServer:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((LOOPBACK, port))
+        self._sock.listen(32)
+        self._sock.settimeout(0.2)
+        _host_key()
+        self._thread = threading.Thread(target=self._accept_loop, name="sftp-accept", daemon=True)
+        self._thread.start()
+        return self
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(None)
+            t = paramiko.Transport(conn)
+            t.add_server_key(_host_key())
+            t.set_subsystem_handler("sftp", paramiko.SFTPServer, _ReadOnlyTree)
+            try:
+                t.start_server(server=_Login(self, t))
+            except (paramiko.SSHException, EOFError, OSError):
+                t.close()
+                continue
+            self._transports.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._sock is not None:
+            self._sock.close()
+        for t in self._transports:
+            t.close()
+        self._transports.clear()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+    def __enter__(self) -> SftpServer:
+        return self.start() if self._sock is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class _Login(paramiko.ServerInterface):
+    def __init__(self, owner: SftpServer, transport: paramiko.Transport):
+        self.owner = owner
+        self.transport = transport
+
+    def check_auth_password(self, username, password):
+        if username == self.owner.username and password == self.owner.password:
+            return paramiko.AUTH_SUCCESSFUL
+        self.owner.logins_refused += 1
+        return paramiko.AUTH_FAILED
+
+    def get_allowed_auths(self, username):
+        return "password"
+
+    def check_channel_request(self, kind, chanid):
+        return paramiko.OPEN_SUCCEEDED if kind == "session" else paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+
+
+class _Handle(paramiko.SFTPHandle):
+    def __init__(self, f, name: str, login: _Login):
+        super().__init__(0)
+        self.readfile = f
+        self.name = name
+        self.login = login
+
+    def read(self, offset, length):
+        faults = self.login.owner.faults
+        drop = faults.drop_after.get(self.name)
+        if drop and drop[1] > 0 and offset + length > drop[0]:
+            faults.take(faults.drop_after, self.name)
+            self.login.transport.close()
+            return SFTP_FAILURE
+        if faults.throttle_bps:
+            time.sleep(length / faults.throttle_bps)
+        return super().read(offset, length)
+
+
+class _ReadOnlyTree(paramiko.SFTPServerInterface):
+    """The owner's folder as a read-only SFTP tree (paths outside it are refused)."""
+
+    def __init__(self, login: _Login, *args, **kwargs):
+        super().__init__(login, *args, **kwargs)
+        self.login = login
+        self.root = login.owner.root
+
+    def _local(self, path: str) -> Path:
+        p = (self.root / path.lstrip("/")).resolve()
+        if p != self.root and self.root not in p.parents:
+            raise PermissionError(path)
+        return p
+
+    @staticmethod
+    def _attr(p: Path) -> paramiko.SFTPAttributes:
+        attr = paramiko.SFTPAttributes.from_stat(p.stat())
+        attr.filename = p.name
+        return attr
+
+    def list_folder(self, path):
+        try:
+            return [self._attr(c) for c in sorted(self._local(path).iterdir())]
+        except FileNotFoundError:
+            return SFTP_NO_SUCH_FILE
+        except (PermissionError, NotADirectoryError):
+            return SFTP_PERMISSION_DENIED
+
+    def stat(self, path):
+        try:
+            return self._attr(self._local(path))
+        except FileNotFoundError:
+            return SFTP_NO_SUCH_FILE
+        except PermissionError:
+            return SFTP_PERMISSION_DENIED
+
+    lstat = stat
+
+    def open(self, path, flags, attr):
+        if flags & (os.O_WRONLY | os.O_RDWR):
+            return SFTP_PERMISSION_DENIED  # an archive is read-only
+        try:
+            p = self._local(path)
+            f = p.open("rb")
+        except FileNotFoundError:
+            return SFTP_NO_SUCH_FILE
+        except (PermissionError, IsADirectoryError):
+            return SFTP_PERMISSION_DENIED
+        self.login.owner.opened[p.name] += 1
+        return _Handle(f, p.name, self.login)
+
+    def canonicalize(self, path):
+        return "/" + posixpath.normpath("/" + path).lstrip("/")

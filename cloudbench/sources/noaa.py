@@ -1,0 +1,44 @@
+"""NOAA's public buckets of Himawari AHI HSD and GOES ABI L1b, read anonymously over S3.
+
+The buckets (``s3://noaa-himawari8/AHI-L1b-FLDK/...``, ``s3://noaa-goes16/ABI-L1b-RadF/...``) hold
+the same folders as ARCHIVE/ under ``<platform>/``, so a bucket is a store whose only twist is the
+``noaa-`` prefix of its name. Listings give sizes and ETags; an ETag is an md5 only for single-part
+uploads, so large multipart objects are verified by size and recorded with the sha256 computed here.
+"""
+
+from __future__ import annotations
+
+from cloudbench.sources.fsroot import DirectoryCatalog, FsspecStore
+from cloudbench.sources.layouts import imager_layout
+
+BUCKET_PREFIX = "noaa-"
+
+
+def s3_filesystem(endpoint_url: str | None = None, *, anon: bool = True):
+    """An s3fs filesystem for the NOAA buckets (or a private S3 endpoint mirroring them)."""
+    import s3fs
+
+    client_kwargs = {"endpoint_url": endpoint_url} if endpoint_url else {}
+    # Fresh instance per call: cached instances would share one event loop across forked workers.
+    return s3fs.S3FileSystem(anon=anon, client_kwargs=client_kwargs, skip_instance_cache=True)
+
+
+class NoaaBucketStore(FsspecStore):
+    """ARCHIVE/ path ``himawari8/AHI-L1b-FLDK/...`` <-> ``s3://noaa-himawari8/AHI-L1b-FLDK/...``."""
+
+    source = "noaa-s3"
+
+    def __init__(self, endpoint_url: str | None = None, *, fs=None):
+        super().__init__("", fs=fs or s3_filesystem(endpoint_url))
+        self.endpoint_url = endpoint_url
+
+    def remote_path(self, relpath: str) -> str:
+        return BUCKET_PREFIX + relpath.lstrip("/")
+
+    def url(self, relpath: str) -> str:
+        return "s3://" + self.remote_path(relpath)
+
+
+def noaa_imager_catalog(platform: str, endpoint_url: str | None = None, *, fs=None) -> DirectoryCatalog:
+    """The full-disk L1b catalog of one platform (``himawari8``, ``goes16``...) in NOAA's buckets."""
+    return DirectoryCatalog(imager_layout(platform), NoaaBucketStore(endpoint_url, fs=fs))
