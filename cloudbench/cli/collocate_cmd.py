@@ -1,0 +1,61 @@
+"""``cloudbench collocate``: exact image-profile pairs from an ARCHIVE/ into PAIRS/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from cloudbench.config import DEFAULT_GRID, MAX_DT_S, MAX_SZA_DEG, PATCH_SIZE, HeightGrid, parse_region
+from cloudbench.errors import PartialError, UserError
+
+
+@click.command("collocate")
+@click.option("--archive", required=True, type=click.Path(file_okay=False), help="ARCHIVE folder (any layout).")
+@click.option("--region", required=True, help="W,S,E,N in degrees or a preset (paper, himawari, goes-east, goes-west).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="PAIRS folder to write (resumable).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Local dask worker processes.")
+@click.option("--scheduler", default=None, help="Address of an existing dask.distributed scheduler.")
+@click.option("--labels", type=click.Choice(["cldclass-lidar", "vfm"]), default="cldclass-lidar", show_default=True)
+@click.option("--imager", type=click.Choice(["himawari", "goes-east", "goes-west"]), default=None,
+              help="Imager position (default: the region preset's, or the one in the archive).")
+@click.option("--bands", default=None, help="Comma-separated bands, e.g. B03,B13 (default: all 16).")
+@click.option("--patch-size", type=click.IntRange(min=4), default=PATCH_SIZE, show_default=True)
+@click.option("--max-dt", type=click.FloatRange(min=0), default=MAX_DT_S, show_default=True,
+              help="Largest |profile time - imager line time| in seconds.")
+@click.option("--max-sza", type=click.FloatRange(0, 90), default=MAX_SZA_DEG, show_default=True,
+              help="Largest satellite zenith angle in degrees.")
+@click.option("--day-night", type=click.Choice(["day", "night", "both"]), default="both", show_default=True)
+@click.option("--no-parallax", is_flag=True, help="Skip the parallax shift (for comparison only).")
+@click.option("--levels", default=str(DEFAULT_GRID), show_default=True, help="Height grid START:STOP:STEP in km.")
+@click.option("--min-track", type=click.IntRange(min=1), default=None,
+              help="Fewest matched track pixels in a patch (default: patch size / 2).")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def command(archive, region, out, workers, scheduler, labels, imager, bands, patch_size, max_dt, max_sza,
+            day_night, no_parallax, levels, min_track, no_progress) -> None:
+    """Pair imager patches with the lidar/radar phase profiles crossing them (exit 3 if jobs were skipped)."""
+    from cloudbench.collocate.pairing import CollocateConfig
+    from cloudbench.collocate.report import render_text
+    from cloudbench.collocate.run import collocate
+
+    if workers and scheduler:
+        raise UserError("give either --workers or --scheduler, not both")
+    try:
+        reg = parse_region(region)
+        grid = HeightGrid.parse(levels)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    band_list = tuple(b.strip().upper() for b in bands.split(",") if b.strip()) if bands else None
+    cfg = CollocateConfig(
+        out=str(out), region=reg, labels=labels, imager=imager or reg.imager, bands=band_list,
+        patch_size=patch_size, max_dt_s=max_dt, max_sza=max_sza, day_night=day_night,
+        parallax=not no_parallax, grid=grid, min_track=min_track,
+    )
+    try:
+        report = collocate(archive, cfg, workers=workers, scheduler=scheduler, progress=not no_progress)
+    except PartialError as exc:
+        if exc.report:
+            click.echo(render_text(json.loads(Path(exc.report).read_text(encoding="utf-8"))), nl=False)
+        raise
+    click.echo(render_text(report), nl=False)

@@ -1,0 +1,287 @@
+"""One job, start to finish: a granule's profiles -> filtered, parallax-shifted, time-matched track
+pixels -> patches with sparse labels -> the job's files in PAIRS/.
+
+Every rule that drops a profile counts it, so the run report can say where the profiles went.
+Memory stays bounded by the job: only the imager rows and columns around the track are decoded.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cloudbench.collocate.geometry import pixel_indices, satellite_zenith
+from cloudbench.collocate.jobs import Job
+from cloudbench.collocate.labels import class_counts
+from cloudbench.collocate.pairs_store import JobArrays, write_job
+from cloudbench.collocate.parallax import apparent_lonlat
+from cloudbench.collocate.patches import PatchPlan, plan_patches, track_pixels
+from cloudbench.collocate.report import DROP_RULES
+from cloudbench.collocate.timing import choose_slots
+from cloudbench.config import AUX_NAMES, DEFAULT_GRID, MAX_DT_S, MAX_SZA_DEG, PATCH_SIZE, HeightGrid, Region
+from cloudbench.config import NUM_CLASSES as _NUM_CLASSES
+from cloudbench.errors import CloudbenchError
+
+log = logging.getLogger(__name__)
+
+DAY, NIGHT = 0, 1
+DAY_NIGHT_CHOICES = ("day", "night", "both")
+
+
+@dataclass(frozen=True)
+class CollocateConfig:
+    """Everything a job needs besides its files; stored as PAIRS/config.json."""
+
+    out: str
+    region: Region
+    labels: str = "cldclass-lidar"
+    imager: str | None = None
+    bands: tuple[str, ...] | None = None
+    patch_size: int = PATCH_SIZE
+    max_dt_s: float = MAX_DT_S
+    max_sza: float = MAX_SZA_DEG
+    day_night: str = "both"
+    parallax: bool = True
+    grid: HeightGrid = field(default_factory=lambda: DEFAULT_GRID)
+    min_track: int | None = None
+
+    @property
+    def min_track_pixels(self) -> int:
+        return self.patch_size // 2 if self.min_track is None else self.min_track
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["region"] = {"bbox": list(self.region.bbox), "name": self.region.name}
+        d["grid"] = str(self.grid)
+        d["height_edges_km"] = [round(float(v), 6) for v in self.grid.edges_km]
+        d["aux_names"] = list(AUX_NAMES)
+        d["min_track"] = self.min_track_pixels
+        d["max_track"] = 2 * self.patch_size
+        d.pop("out")
+        return d
+
+
+def collocate_job(job: Job, cfg: CollocateConfig) -> dict:
+    """Run one job and return its ledger entry; a bad input file makes it ``skipped``, not a crash.
+
+    Any failure while reading this job's inputs is confined to the job: the others go on, and the
+    entry names the file and the reason so the report can list it.
+    """
+    try:
+        return _run(job, cfg)
+    except CloudbenchError as exc:
+        return _skipped(job, exc.path or job.granule, exc.message)
+    except Exception as exc:  # a reader's own error on a corrupt file (HDF4Error, EOFError, OSError ...)
+        log.debug("job %s failed:\n%s", job.job_id, traceback.format_exc())
+        path = getattr(exc, "filename", None) or job.granule
+        return _skipped(job, path, f"{type(exc).__name__}: {exc}")
+
+
+def _skipped(job: Job, path: str, reason: str) -> dict:
+    return {"job_id": job.job_id, "status": "skipped", "file": str(path), "reason": reason, "granule": job.granule}
+
+
+def _read_profiles(path: str, label_product: str, grid: HeightGrid):
+    """The common profile schema, through the reader registry when there is one."""
+    try:
+        from cloudbench.readers.registry import read_profiles
+    except ImportError:
+        read_profiles = None
+    if read_profiles is not None:
+        return read_profiles(path, grid)
+    if label_product == "vfm":
+        from cloudbench.readers.calipso_vfm import read_vfm
+
+        return read_vfm(path, grid)
+    from cloudbench.readers.cloudsat_cldclass_lidar import read_cldclass_lidar
+
+    return read_cldclass_lidar(path, grid)
+
+
+def _run(job: Job, cfg: CollocateConfig) -> dict:
+    from cloudbench.collocate.imager_access import SlotReader
+
+    p = cfg.patch_size
+    prof = _read_profiles(job.granule, cfg.labels, cfg.grid)
+    n = int(prof.sizes["profile"])
+    lon = np.asarray(prof["longitude"].values, dtype=np.float64)
+    lat = np.asarray(prof["latitude"].values, dtype=np.float64)
+    time = np.asarray(prof["time"].values).astype("datetime64[ns]")
+    day_night = np.asarray(prof["day_night"].values)
+    phase = np.asarray(prof["phase"].transpose("profile", "height").values, dtype=np.uint8)
+    cth = np.asarray(prof["cloud_top_height"].values, dtype=np.float64)
+    dropped = dict.fromkeys(DROP_RULES, 0)
+
+    def apply(rule: str, keep: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        dropped[rule] += int((keep & ~mask).sum())
+        return keep & mask
+
+    keep = np.ones(n, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        valid_pos = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= 90) & (np.abs(lon) <= 360) & ~np.isnat(time)
+    keep = apply("invalid_position", keep, valid_pos)
+    lon = np.where(valid_pos, ((lon + 180.0) % 360.0) - 180.0, np.nan)
+    keep = apply("region", keep, cfg.region.contains(lon, lat))
+    if cfg.day_night != "both":
+        wanted = DAY if cfg.day_night == "day" else NIGHT
+        keep = apply("day_night", keep, day_night == wanted)
+
+    readers = [SlotReader(slot, cfg.bands) for slot in job.slots] if keep.any() else []
+    readers = [r for r in readers if r.same_grid(readers[0])]
+    entry = {
+        "job_id": job.job_id, "status": "done", "granule": job.granule, "n_profiles": n,
+        "slots": [r.slot.slot_id for r in readers],
+    }
+    meta = {
+        "granule_id": str(prof.attrs.get("granule_id", Path(job.granule).stem)),
+        "product_version": str(prof.attrs.get("version", "")),
+    }
+    n_levels = phase.shape[1]
+    band_names = readers[0].band_names if readers else list(cfg.bands or [])
+    if not readers:
+        dropped["time"] += int(keep.sum())  # no imager slot at all near this granule
+        return _finish(job, cfg, entry, dropped, JobArrays.empty(len(band_names), len(AUX_NAMES), p, n_levels),
+                       [], band_names)
+
+    area, geometry = readers[0].area, readers[0].geometry
+    idx = np.flatnonzero(keep)
+    if cfg.parallax:
+        app_lon, app_lat, shift = apparent_lonlat(geometry, lon[idx], lat[idx], cth[idx])
+    else:
+        app_lon, app_lat, shift = lon[idx], lat[idx], np.zeros(idx.size)
+    rows, cols, on_disk = pixel_indices(area, app_lon, app_lat)
+    sub_keep = apply("off_disk", np.ones(idx.size, bool), on_disk)
+    with np.errstate(invalid="ignore"):
+        sza = satellite_zenith(geometry, app_lon, app_lat)
+    sub_keep = apply("sat_zenith", sub_keep, sza <= cfg.max_sza)
+
+    line_times = [r.line_times(rows[sub_keep]) for r in readers]
+    slot, dt = choose_slots(time[idx], np.where(sub_keep, rows, -1), line_times, cfg.max_dt_s)
+    sub_keep = apply("time", sub_keep, slot >= 0)
+
+    m = np.flatnonzero(sub_keep)  # matched profiles, indices into idx (track order kept)
+    track = track_pixels(slot[m], rows[m], cols[m], phase[idx[m]])
+    plans = plan_patches(track, p, cfg.min_track_pixels, (area.height, area.width))
+    used = np.zeros(track.n, dtype=bool)
+    for plan in plans:
+        used[plan.members] = True
+    dropped["not_in_patch"] += int((~used[track.pixel_of_profile]).sum())
+    entry["n_profiles_used"] = int(used[track.pixel_of_profile].sum())
+
+    profile_info = {
+        "time": time[idx[m]], "lon": lon[idx[m]], "lat": lat[idx[m]], "dt": dt[m], "shift": shift[m],
+        "sza": sza[m], "day_night": day_night[idx[m]],
+    }
+    arrays, rows_meta, files = _cut_samples(plans, track, profile_info, readers, line_times, cfg, n_levels)
+    samples = []
+    for k, (plan, info) in enumerate(zip(plans, rows_meta, strict=True)):
+        samples.append({
+            "sample_id": f"{job.job_id}-{k:05d}", "job_id": job.job_id, "row": k, **meta,
+            "label_product": cfg.labels, "imager_files": files[plan.slot], "platform": readers[plan.slot].slot.platform,
+            "patch_row0": plan.row0, "patch_col0": plan.col0, **info,
+        })
+    return _finish(job, cfg, entry, dropped, arrays, samples, band_names)
+
+
+def _cut_samples(plans: list[PatchPlan], track, info: dict, readers, line_times, cfg: CollocateConfig,
+                 n_levels: int) -> tuple[JobArrays, list[dict], dict[int, str]]:
+    from pyorbital.astronomy import sun_zenith_angle
+
+    p = cfg.patch_size
+    L = 2 * p
+    n = len(plans)
+    n_bands = len(readers[0].band_names)
+    arrays = JobArrays(
+        np.full((n, n_bands, p, p), np.nan, np.float32), np.full((n, len(AUX_NAMES), p, p), np.nan, np.float32),
+        np.full((n, L), -1, np.int16), np.full((n, L), -1, np.int16),
+        np.full((n, L, n_levels), 255, np.uint8), np.zeros((n,), np.int16),
+    )
+    metas: list[dict] = [{} for _ in plans]
+    files: dict[int, str] = {}
+    area, geometry = readers[0].area, readers[0].geometry
+    pop = track.pixel_of_profile
+    for s in sorted({pl.slot for pl in plans}):
+        reader = readers[s]
+        slot_plans = [(k, pl) for k, pl in enumerate(plans) if pl.slot == s]
+        reader.fill_patches([(pl.row0, pl.col0) for _, pl in slot_plans], p, xs := np.full(
+            (len(slot_plans), n_bands, p, p), np.nan, np.float32))
+        for j, (k, _) in enumerate(slot_plans):
+            arrays.x[k] = xs[j]
+        files[s] = ";".join(Path(f).name for f in reader.files_used)
+        for k, pl in slot_plans:
+            lons, lats = area.get_lonlats(data_slice=(slice(pl.row0, pl.row0 + p), slice(pl.col0, pl.col0 + p)))
+            lons = np.where(np.isfinite(lons), lons, np.nan)
+            lats = np.where(np.isfinite(lats), lats, np.nan)
+            row_times = line_times[s][pl.row0:pl.row0 + p]
+            with np.errstate(invalid="ignore"):
+                sat_z = satellite_zenith(geometry, lons, lats)
+                fill = row_times[~np.isnat(row_times)]
+                when = np.where(np.isnat(row_times), fill[0] if fill.size else np.datetime64("NaT"), row_times)
+                sun_z = sun_zenith_angle(np.broadcast_to(when[:, None], (p, p)), lons, lats)
+            arrays.aux[k] = np.stack([sat_z, sun_z, lats, lons]).astype(np.float32)
+            members = pl.members
+            nt = members.size
+            arrays.track_rows[k, :nt] = track.rows[members] - pl.row0
+            arrays.track_cols[k, :nt] = track.cols[members] - pl.col0
+            labels = track.labels[members]
+            arrays.profiles[k, :nt] = labels
+            arrays.n_track[k] = nt
+            centre_profiles = np.flatnonzero(pop == pl.centre)
+            member_profiles = np.flatnonzero(np.isin(pop, members))
+            t_c = info["time"][centre_profiles]
+            t_mean = t_c[0] + (t_c - t_c[0]).astype(np.int64).mean().astype("timedelta64[ns]")
+            centre_row = int(track.rows[pl.centre])
+            dn = info["day_night"][centre_profiles]
+            metas[k] = {
+                "time": t_mean,
+                "line_time": line_times[s][centre_row],
+                "dt_s": float(np.mean(info["dt"][centre_profiles])),
+                "lat": float(np.mean(info["lat"][centre_profiles])),
+                "lon": float(np.mean(info["lon"][centre_profiles])),
+                "parallax_km": float(np.mean(info["shift"][member_profiles])),
+                "sat_zenith": float(np.mean(info["sza"][centre_profiles])),
+                "day_night": int(np.bincount(dn.astype(np.int64)).argmax()),
+                "frac_labeled": float(np.mean((labels < _NUM_CLASSES).any(axis=1))),
+                "n_track": int(nt),
+                **class_counts(labels),
+                "date": str(t_mean.astype("datetime64[D]")),
+            }
+    return arrays, metas, files
+
+
+def _finish(job: Job, cfg: CollocateConfig, entry: dict, dropped: dict, arrays: JobArrays, samples: list[dict],
+            band_names: list[str]) -> dict:
+    from cloudbench.collocate.pairs_store import SAMPLE_COLUMNS
+
+    table = pd.DataFrame(samples, columns=list(SAMPLE_COLUMNS))
+    if table.empty:
+        table = _typed_empty_table()
+    else:
+        table["time"] = pd.to_datetime(table["time"]).astype("datetime64[ns]")
+        table["line_time"] = pd.to_datetime(table["line_time"]).astype("datetime64[ns]")
+    attrs = {
+        "bands": list(band_names), "aux_names": list(AUX_NAMES), "patch_size": cfg.patch_size,
+        "height_edges_km": [round(float(v), 6) for v in cfg.grid.edges_km], "label_product": cfg.labels,
+        "platform": samples[0]["platform"] if samples else "",
+    }
+    write_job(cfg.out, job.job_id, arrays, table, attrs)
+    entry.setdefault("n_profiles_used", 0)
+    entry.update({"n_samples": len(samples), "dropped": dropped, "bands": list(band_names)})
+    return entry
+
+
+def _typed_empty_table() -> pd.DataFrame:
+    from cloudbench.collocate.pairs_store import SAMPLE_COLUMNS
+
+    dtypes = {
+        "row": "int64", "time": "datetime64[ns]", "line_time": "datetime64[ns]", "dt_s": "float64",
+        "lat": "float64", "lon": "float64", "parallax_km": "float64", "sat_zenith": "float64", "day_night": "int64",
+        "frac_labeled": "float64", "n_track": "int64", "count_clear": "int64", "count_ice": "int64",
+        "count_mixed": "int64", "count_water": "int64", "patch_row0": "int64", "patch_col0": "int64",
+    }
+    return pd.DataFrame({c: pd.Series([], dtype=dtypes.get(c, "object")) for c in SAMPLE_COLUMNS})

@@ -1,0 +1,158 @@
+"""The PAIRS/ folder: one staging Zarr and one sample table per job, a job ledger, the config.
+
+Layout (docs/architecture.md): ``jobs/<job_id>.zarr``, ``samples/<job_id>.parquet``, ``ledger.jsonl``,
+``config.json``, ``report.json``/``report.txt``. A job's Zarr and table are written under temporary
+names and renamed when complete; only then is its ledger line appended. A job is done only if its
+ledger line exists, so a run killed at any moment never leaves a half-written job that looks whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import zarr
+
+LEDGER = "ledger.jsonl"
+CONFIG = "config.json"
+TMP_PREFIX = ".tmp-"
+
+SAMPLE_COLUMNS = (
+    "sample_id", "job_id", "row", "granule_id", "label_product", "product_version", "imager_files",
+    "platform", "time", "line_time", "dt_s", "lat", "lon", "parallax_km", "sat_zenith", "day_night",
+    "frac_labeled", "n_track", "count_clear", "count_ice", "count_mixed", "count_water", "date",
+    "patch_row0", "patch_col0",
+)
+
+
+@dataclass
+class JobArrays:
+    """The arrays of one job's samples (N may be 0)."""
+
+    x: np.ndarray  # (N, C, P, P) float32
+    aux: np.ndarray  # (N, A, P, P) float32
+    track_rows: np.ndarray  # (N, L) int16, -1 padding
+    track_cols: np.ndarray  # (N, L) int16, -1 padding
+    profiles: np.ndarray  # (N, L, Z) uint8, 255 padding
+    n_track: np.ndarray  # (N,) int16
+
+    @classmethod
+    def empty(cls, n_bands: int, n_aux: int, patch_size: int, n_levels: int) -> JobArrays:
+        p, L = patch_size, 2 * patch_size
+        return cls(
+            np.zeros((0, n_bands, p, p), np.float32), np.zeros((0, n_aux, p, p), np.float32),
+            np.zeros((0, L), np.int16), np.zeros((0, L), np.int16),
+            np.zeros((0, L, n_levels), np.uint8), np.zeros((0,), np.int16),
+        )
+
+
+def job_zarr_path(root: str | Path, job_id: str) -> Path:
+    return Path(root) / "jobs" / f"{job_id}.zarr"
+
+
+def job_table_path(root: str | Path, job_id: str) -> Path:
+    return Path(root) / "samples" / f"{job_id}.parquet"
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def write_job(root: str | Path, job_id: str, arrays: JobArrays, samples: pd.DataFrame, attrs: dict) -> None:
+    """Write one job's Zarr group and sample table, each under a temporary name, then rename."""
+    root = Path(root)
+    final_zarr = job_zarr_path(root, job_id)
+    final_table = job_table_path(root, job_id)
+    final_zarr.parent.mkdir(parents=True, exist_ok=True)
+    final_table.parent.mkdir(parents=True, exist_ok=True)
+    tmp_zarr = final_zarr.with_name(TMP_PREFIX + final_zarr.name)
+    tmp_table = final_table.with_name(TMP_PREFIX + final_table.name)
+    _remove(tmp_zarr)
+    _remove(tmp_table)
+
+    group = zarr.open_group(str(tmp_zarr), mode="w", zarr_format=3)
+    for name in ("x", "aux", "track_rows", "track_cols", "profiles", "n_track"):
+        data = getattr(arrays, name)
+        chunks = (1, *data.shape[1:])
+        fill = {"track_rows": -1, "track_cols": -1, "profiles": 255}.get(name, 0)
+        array = group.create_array(name, shape=data.shape, dtype=data.dtype, chunks=chunks, fill_value=fill)
+        if data.shape[0]:
+            array[...] = data
+    group.attrs.update({"job_id": job_id, **attrs})
+
+    missing = [c for c in SAMPLE_COLUMNS if c not in samples.columns]
+    if missing:
+        raise ValueError(f"sample table lacks columns {missing}")
+    samples.loc[:, list(SAMPLE_COLUMNS)].to_parquet(tmp_table, index=False)
+
+    _remove(final_zarr)
+    _remove(final_table)
+    os.replace(tmp_zarr, final_zarr)
+    os.replace(tmp_table, final_table)
+
+
+def append_ledger(root: str | Path, entry: dict) -> None:
+    """Append one finished job (``status`` done or skipped) to the ledger, flushed to disk."""
+    path = Path(root) / LEDGER
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(entry, sort_keys=True, default=str)
+    torn = False
+    if path.exists() and path.stat().st_size:
+        with open(path, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            torn = fh.read(1) != b"\n"  # a line cut by a kill: start ours on a fresh line
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(("\n" if torn else "") + line + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_ledger(root: str | Path) -> dict[str, dict]:
+    """Finished jobs by id (the last line wins); a torn last line from a kill is ignored."""
+    path = Path(root) / LEDGER
+    done: dict[str, dict] = {}
+    if not path.exists():
+        return done
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and "job_id" in entry:
+            done[entry["job_id"]] = entry
+    return done
+
+
+def write_json_atomic(path: str | Path, payload: dict) -> None:
+    """Write JSON under a temporary name and rename, so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(TMP_PREFIX + path.name)
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    path = Path(path)
+    tmp = path.with_name(TMP_PREFIX + path.name)
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def clean_temporaries(root: str | Path) -> None:
+    """Remove what a killed run left half-written (its ledger never names them)."""
+    root = Path(root)
+    for sub in ("jobs", "samples"):
+        folder = root / sub
+        if folder.is_dir():
+            for item in folder.iterdir():
+                if item.name.startswith(TMP_PREFIX):
+                    _remove(item)

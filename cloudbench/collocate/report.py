@@ -1,0 +1,66 @@
+"""The run report: what every job did, summed from the ledger, as JSON and as readable text.
+
+It is rebuilt from the ledger (not from the jobs that ran this time), so a resumed run reports the
+whole dataset, including jobs finished or skipped by an earlier, killed run.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from cloudbench.collocate.pairs_store import write_json_atomic, write_text_atomic
+
+REPORT_JSON = "report.json"
+REPORT_TXT = "report.txt"
+
+DROP_RULES = (
+    "invalid_position", "region", "day_night", "off_disk", "sat_zenith", "time", "not_in_patch",
+)  # fmt: skip
+"""Why a profile does not end up in a sample, in the order the rules are applied."""
+
+
+def build_report(ledger: dict[str, dict], *, resumed: int = 0) -> dict:
+    """Sum the ledger's lines: jobs done and skipped (reason, file), pairs, drops per rule."""
+    done = [e for e in ledger.values() if e.get("status") == "done"]
+    skipped = [e for e in ledger.values() if e.get("status") == "skipped"]
+    dropped: Counter = Counter({rule: 0 for rule in DROP_RULES})
+    for entry in done:
+        dropped.update(entry.get("dropped", {}))
+    return {
+        "jobs_total": len(ledger),
+        "jobs_done": len(done),
+        "jobs_skipped": len(skipped),
+        "jobs_resumed_from_ledger": resumed,
+        "pairs": sum(int(e.get("n_samples", 0)) for e in done),
+        "profiles_read": sum(int(e.get("n_profiles", 0)) for e in done),
+        "profiles_in_pairs": sum(int(e.get("n_profiles_used", 0)) for e in done),
+        "dropped": dict(dropped),
+        "skipped": sorted(
+            ({"job_id": e["job_id"], "file": e.get("file"), "reason": e.get("reason")} for e in skipped),
+            key=lambda d: d["job_id"],
+        ),
+    }
+
+
+def render_text(report: dict) -> str:
+    """A short human summary of :func:`build_report`'s dict."""
+    lines = [
+        f"jobs: {report['jobs_done']} done, {report['jobs_skipped']} skipped "
+        f"({report['jobs_resumed_from_ledger']} already finished before this run)",
+        f"pairs made: {report['pairs']}",
+        f"profiles read: {report['profiles_read']}, in pairs: {report['profiles_in_pairs']}",
+        "profiles dropped by rule:",
+    ]
+    lines += [f"  {rule:<18} {count}" for rule, count in report["dropped"].items()]
+    if report["skipped"]:
+        lines.append("skipped jobs:")
+        lines += [f"  {s['job_id']}: {s['file']}: {s['reason']}" for s in report["skipped"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(root: str | Path, report: dict) -> tuple[Path, Path]:
+    root = Path(root)
+    write_json_atomic(root / REPORT_JSON, report)
+    write_text_atomic(root / REPORT_TXT, render_text(report))
+    return root / REPORT_JSON, root / REPORT_TXT

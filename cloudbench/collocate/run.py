@@ -1,0 +1,141 @@
+"""Run independent jobs serially, on a local dask cluster or on an existing one, resuming from the ledger.
+
+Workers write their job's files themselves (PAIRS/ must be reachable from them) and return the
+ledger entry; only this driver appends to the ledger, so lines never interleave. Jobs already in the
+ledger are not run again, which is what makes a killed run resumable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from cloudbench.collocate.pairs_store import append_ledger, clean_temporaries, read_ledger
+
+log = logging.getLogger(__name__)
+
+JobFn = Callable[..., dict]
+
+
+@contextmanager
+def dask_client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
+    """A dask client for ``--scheduler ADDRESS`` or a LocalCluster of ``workers`` processes; None for serial."""
+    if scheduler:
+        from distributed import Client
+
+        with Client(scheduler) as client:
+            yield client
+    elif workers and workers > 1:
+        from distributed import Client, LocalCluster
+
+        # one thread per process: jobs are numpy/bz2-heavy and each holds a job's worth of memory
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            yield client
+    else:
+        yield None
+
+
+def run_jobs(
+    jobs: Sequence[Any],
+    job_fn: JobFn,
+    out: str | Path,
+    *,
+    args: tuple = (),
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+    on_entry: Callable[[dict], None] | None = None,
+) -> tuple[dict[str, dict], int]:
+    """Run ``job_fn(job, *args)`` for each job not yet in the ledger; append each result to it.
+
+    ``job.job_id`` names a job; ``job_fn`` returns its ledger entry (with ``job_id`` and ``status``).
+    Returns the whole ledger afterwards and the number of jobs found already finished.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    clean_temporaries(out)
+    finished = read_ledger(out)
+    todo = [job for job in jobs if job.job_id not in finished]
+    resumed = len(jobs) - len(todo)
+
+    def record(entry: dict) -> None:
+        append_ledger(out, entry)
+        if on_entry is not None:
+            on_entry(entry)
+
+    bar = tqdm(total=len(todo), desc="collocate", unit="job", disable=not progress)
+    try:
+        for entry in _execute(todo, job_fn, args, workers, scheduler):
+            record(entry)
+            bar.update(1)
+    finally:
+        bar.close()
+    return read_ledger(out), resumed
+
+
+def _execute(todo: Sequence[Any], job_fn: JobFn, args: tuple, workers: int | None,
+             scheduler: str | None) -> Iterable[dict]:
+    if not todo:
+        return
+    with dask_client(workers, scheduler) as client:
+        if client is None:
+            for job in todo:
+                yield job_fn(job, *args)
+            return
+        from distributed import as_completed
+
+        futures = [client.submit(job_fn, job, *args, key=f"collocate-{job.job_id}", pure=False) for job in todo]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def collocate(
+    archive: str | Path,
+    cfg,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+) -> dict:
+    """The ``collocate`` stage: plan jobs from ARCHIVE/, run the missing ones, write the report.
+
+    Raises ``PartialError`` (exit 3) after finishing every other job when some were skipped; the
+    report lists each with its file and reason. A rerun with different options into a PAIRS/ that
+    already holds jobs is refused: mixing configurations would make the pairs inconsistent.
+    """
+    from cloudbench.collocate.jobs import plan_jobs
+    from cloudbench.collocate.pairing import collocate_job
+    from cloudbench.collocate.pairs_store import CONFIG, write_json_atomic
+    from cloudbench.collocate.report import build_report, write_report
+    from cloudbench.errors import PartialError, UserError
+
+    out = Path(cfg.out)
+    config = cfg.to_json()
+    config_path = out / CONFIG
+    if config_path.exists():
+        previous = json.loads(config_path.read_text(encoding="utf-8"))
+        if previous != json.loads(json.dumps(config, sort_keys=True, default=str)):
+            raise UserError(
+                "this PAIRS folder was made with other collocate options",
+                fix=f"use a new --out folder, or rerun with the options in {config_path}",
+            )
+    jobs = plan_jobs(archive, cfg.labels, cfg.imager, cfg.max_dt_s)
+    write_json_atomic(config_path, config)
+    ledger, resumed = run_jobs(jobs, collocate_job, out, args=(cfg,), workers=workers, scheduler=scheduler,
+                               progress=progress)
+    wanted = {job.job_id for job in jobs}
+    report = build_report({k: v for k, v in ledger.items() if k in wanted}, resumed=resumed)
+    json_path, _ = write_report(out, report)
+    if report["jobs_skipped"]:
+        raise PartialError(
+            f"{report['jobs_skipped']} of {len(jobs)} jobs skipped; {report['pairs']} pairs made",
+            skipped=report["skipped"], report=json_path,
+        )
+    return report

@@ -1,0 +1,52 @@
+"""Match each profile to the imager scan line that observed it, slot by slot.
+
+A full-disk scan sweeps north to south over about ten minutes, so a file's start time can be minutes
+away from the moment the track's lines were seen. The per-line observation times (AHI block 9, ABI
+scan bounds) are the only honest clock: the time offset of a profile is its own time minus the
+observation time of the line its (parallax-shifted) pixel lies on, and the best slot is chosen for
+every profile separately.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NS_PER_S = 1_000_000_000
+
+
+def line_offsets_s(profile_time: np.ndarray, rows: np.ndarray, line_time: np.ndarray) -> np.ndarray:
+    """Seconds from the observation of line ``rows`` to ``profile_time``; NaN where unknown.
+
+    ``line_time`` is indexed by the global row number (NaT for lines the slot lacks); rows < 0 or
+    past the end are unknown.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    t = np.asarray(profile_time).astype("datetime64[ns]")
+    lt = np.asarray(line_time).astype("datetime64[ns]")
+    ok = (rows >= 0) & (rows < lt.shape[0])
+    seen = np.full(rows.shape, np.datetime64("NaT"), dtype="datetime64[ns]")
+    seen[ok] = lt[rows[ok]]
+    ok &= ~np.isnat(seen) & ~np.isnat(t)
+    dt = np.full(rows.shape, np.nan)
+    dt[ok] = (t[ok] - seen[ok]).astype(np.int64) / NS_PER_S
+    return dt
+
+
+def choose_slots(
+    profile_time: np.ndarray, rows: np.ndarray, slot_line_times: list[np.ndarray], max_dt_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per profile, the slot whose line observation is nearest in time, if within ``max_dt_s``.
+
+    Returns ``slot`` (int, -1 where no slot is within tolerance) and ``dt_s`` (profile minus line
+    time, NaN where unmatched). Ties go to the earlier slot in the list, so results do not depend on
+    the order jobs run in.
+    """
+    n = np.asarray(rows).shape[0]
+    slot = np.full(n, -1, dtype=np.int64)
+    best = np.full(n, np.nan)
+    for k, line_time in enumerate(slot_line_times):
+        dt = line_offsets_s(profile_time, rows, line_time)
+        better = np.isfinite(dt) & (np.abs(dt) <= max_dt_s) & ~(np.abs(dt) >= np.abs(best))
+        slot[better] = k
+        best[better] = dt[better]
+    return slot, best
