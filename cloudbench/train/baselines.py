@@ -1,0 +1,120 @@
+"""Reference predictors without learning: the floor any trained model must clear.
+
+* ``MajorityClassPredictor``: the training split's most frequent class at each height level.
+* ``BrightnessTemperaturePredictor``: the textbook infrared rule. A pixel is cloudy if its window
+  brightness temperature (about 11 um; 10.4 um if that is all there is) is below a threshold; the
+  cloud top is where the standard atmosphere reaches that temperature, warmed from the scene's clear-sky
+  (warmest) pixel; the cloud fills a fixed depth below the top; each cloudy level takes the phase of its
+  temperature: water above 0 C, ice below -38 C, mixed in between. The threshold and depth are chosen on
+  the training split (a small grid search on macro F1), so the rule is as good as it can be on the data.
+
+Both take raw (un-normalised) imager values: a brightness temperature in kelvin is the physics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from cloudbench.config import CLEAR, ICE, MIXED, NUM_CLASSES, UNLABELED, WATER
+from cloudbench.errors import UserError
+
+# Window bands by name, best first: AHI B14 / ABI C14 (11.2 um), then B13 / C13 (10.4 / 10.3 um).
+# Local table until products/ exposes band wavelengths; keep in step with the AHI and ABI band tables.
+WINDOW_BANDS = ("B14", "C14", "B13", "C13")
+LAPSE_K_PER_KM = 6.5  # standard atmosphere, troposphere
+TROPOPAUSE_K = 216.65
+FREEZING_K = 273.15
+HOMOGENEOUS_FREEZING_K = 235.15  # -38 C: below it no liquid water survives
+BT_THRESHOLDS_K = tuple(float(t) for t in np.arange(2.0, 32.0, 2.0))  # below the clear-sky BT
+DEPTHS_KM = (0.5, 1.0, 2.0, 3.0, 5.0, 8.0)
+
+
+def window_band_index(band_names: Sequence[str]) -> int:
+    """Index of the 11 um (or 10.4 um) window band; UserError if the dataset has neither."""
+    for name in WINDOW_BANDS:
+        if name in band_names:
+            return list(band_names).index(name)
+    raise UserError(
+        f"no infrared window band among {list(band_names)}",
+        fix=f"build the dataset with one of {', '.join(WINDOW_BANDS)} in --bands",
+    )
+
+
+class MajorityClassPredictor:
+    """Predicts, at every height level, the class most frequent there in the training split."""
+
+    name = "majority-class"
+
+    def __init__(self, levels: int):
+        self.levels = levels
+        self.per_level = np.zeros(levels, dtype=np.int64)
+
+    def fit(self, batches: Iterable[dict]) -> MajorityClassPredictor:
+        counts = np.zeros((self.levels, NUM_CLASSES), dtype=np.int64)
+        for batch in batches:
+            t = batch["target"].numpy()
+            for c in range(NUM_CLASSES):
+                counts[:, c] += (t == c).sum(axis=(0, 2, 3))
+        self.per_level = counts.argmax(axis=1)
+        return self
+
+    def predict(self, x_raw: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x_raw.shape
+        levels = torch.as_tensor(self.per_level, dtype=torch.long)
+        return levels.view(1, -1, 1, 1).expand(b, -1, h, w).clone()
+
+
+class BrightnessTemperaturePredictor:
+    """The infrared threshold rule of the module docstring."""
+
+    name = "bt-threshold"
+
+    def __init__(self, band_names: Sequence[str], height_edges_km: Sequence[float]):
+        self.band = window_band_index(band_names)
+        edges = np.asarray(height_edges_km, dtype=np.float64)
+        self.centres_km = torch.as_tensor(0.5 * (edges[:-1] + edges[1:]), dtype=torch.float32)
+        self.threshold_k = 10.0  # cloudy if BT is this much colder than the clear-sky BT
+        self.depth_km = 2.0
+
+    def _predict(self, bt: torch.Tensor, threshold_k: float, depth_km: float) -> torch.Tensor:
+        """``bt`` (B, H, W) in K -> class codes (B, Z, H, W)."""
+        b = bt.shape[0]
+        clear_sky = bt.reshape(b, -1).amax(dim=1).view(b, 1, 1)  # warmest pixel ~ surface
+        cloudy = bt < clear_sky - threshold_k
+        top_km = ((clear_sky - bt) / LAPSE_K_PER_KM).clamp(min=0.0)  # BT = T(top) in a standard atmosphere
+        z = self.centres_km.view(1, -1, 1, 1)
+        inside = cloudy[:, None] & (z <= top_km[:, None]) & (z >= top_km[:, None] - depth_km)
+        temp = (clear_sky[:, None] - LAPSE_K_PER_KM * z).clamp(min=TROPOPAUSE_K)
+        phase = torch.where(
+            temp >= FREEZING_K,
+            torch.full_like(temp, WATER),
+            torch.where(temp <= HOMOGENEOUS_FREEZING_K, torch.full_like(temp, ICE), torch.full_like(temp, MIXED)),
+        ).long()
+        return torch.where(inside, phase, torch.full_like(phase, CLEAR))
+
+    def fit(self, batches: Iterable[dict]) -> BrightnessTemperaturePredictor:
+        """Grid-search threshold and depth for the best macro F1 (all classes) on the given batches."""
+        from cloudbench.train.metrics import metrics_from_confusion
+
+        grid = [(t, d) for t in BT_THRESHOLDS_K for d in DEPTHS_KM]
+        cms = np.zeros((len(grid), NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+        for batch in batches:
+            bt = batch["x"][:, self.band].float()
+            target = batch["target"]
+            keep = target != UNLABELED
+            for g, (t, d) in enumerate(grid):
+                pred = self._predict(bt, t, d)
+                code = target[keep] * NUM_CLASSES + pred[keep]
+                cms[g] += torch.bincount(code, minlength=NUM_CLASSES**2).view(NUM_CLASSES, NUM_CLASSES).numpy()
+        scores = [metrics_from_confusion(cm)["macro_all"]["f1"] or 0.0 for cm in cms]
+        self.threshold_k, self.depth_km = grid[int(np.argmax(scores))]
+        return self
+
+    def predict(self, x_raw: torch.Tensor) -> torch.Tensor:
+        return self._predict(x_raw[:, self.band].float(), self.threshold_k, self.depth_km)
+
+    def describe(self) -> dict:
+        return {"threshold_below_clear_sky_k": self.threshold_k, "depth_km": self.depth_km, "band_index": self.band}
