@@ -1,0 +1,289 @@
+"""Write a whole synthetic ARCHIVE/: active granules along A-Train passes plus the imager slots around them.
+
+The layout and the file names are the real archives' (dataset-spec "ARCHIVE layout"), so everything
+downstream (catalogs, collocation, inspect) runs on it unchanged. The returned
+:class:`SyntheticArchive` keeps the scene and the truth written into each file, so tests can ask what
+the right answer is.
+
+To keep test archives small:
+- only the part of each granule whose ground track lies inside the region is written (the file is
+  still named, as the archive names files, by the time of its first profile); a granule crossing the
+  region twice keeps its longest pass;
+- only the imager slots within ``max_dt_s`` of a pass are written (``only_near_tracks``);
+- imager pixels more than 10 deg from the region are rendered as clear sky (see
+  :func:`~cloudbench.synthetic.render.render_slot`) unless ``clouds_everywhere``; ``full_size=True``
+  writes the real 5500 x 5500 (AHI) / 5424 x 5424 (ABI) disks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from cloudbench.config import Region, parse_region, platforms_for
+from cloudbench.products import abi_l1b, ahi_hsd
+from cloudbench.products import calipso_vfm as vfm_product
+from cloudbench.products import cloudsat_cldclass_lidar as cs_product
+from cloudbench.products.geostationary import FullDiskGeometry, geometry_for
+from cloudbench.synthetic import orbit
+from cloudbench.synthetic.layers import TrackLayers
+from cloudbench.synthetic.render import RenderedSlot, render_slot
+from cloudbench.synthetic.scene import Scene
+
+LABEL_PRODUCTS = ("cldclass-lidar", "vfm")
+IMAGERS = ("himawari", "goes-east", "goes-west")
+
+
+@dataclass
+class WrittenGranule:
+    """One active-sensor file and the truth written into it."""
+
+    product: str  # "vfm" or "cldclass-lidar"
+    path: Path
+    granule: orbit.Granule
+    layers: TrackLayers  # per shot (VFM: whole records only) or per ray, as written
+
+
+@dataclass
+class WrittenSlot:
+    """One imager slot: its files, the per-line times and the rendered physical values."""
+
+    slot_start: datetime
+    paths: list[Path]
+    rendered: RenderedSlot
+
+
+@dataclass
+class SyntheticArchive:
+    """What :func:`write_archive` wrote, with the truth behind it."""
+
+    root: Path
+    scene: Scene
+    region: Region
+    imager: str
+    platform: str
+    geometry: FullDiskGeometry
+    start: datetime
+    end: datetime
+    granules: list[WrittenGranule] = field(default_factory=list)
+    slots: list[WrittenSlot] = field(default_factory=list)
+
+    @property
+    def files(self) -> dict[str, list[Path]]:
+        """Written files by product: ``vfm``, ``cldclass-lidar`` and ``imager``."""
+        out: dict[str, list[Path]] = {p: [] for p in LABEL_PRODUCTS}
+        for g in self.granules:
+            out[g.product].append(g.path)
+        out["imager"] = [p for s in self.slots for p in s.paths]
+        return out
+
+    @property
+    def tracks(self) -> dict[Path, TrackLayers]:
+        """Truth layers per active file."""
+        return {g.path: g.layers for g in self.granules}
+
+    def granule(self, path: str | Path) -> WrittenGranule:
+        p = Path(path)
+        for g in self.granules:
+            if g.path == p or g.path.name == p.name:
+                return g
+        raise KeyError(f"{path} is not a granule of this archive")
+
+    def slot(self, slot_start: datetime) -> WrittenSlot:
+        for s in self.slots:
+            if s.slot_start == slot_start:
+                return s
+        raise KeyError(f"no slot {slot_start.isoformat()} in this archive")
+
+
+def _aware(t: datetime | str | np.datetime64) -> datetime:
+    if isinstance(t, str):
+        t = datetime.fromisoformat(t.replace("Z", "+00:00"))
+    if isinstance(t, np.datetime64):
+        us = int((np.datetime64(t, "us") - np.datetime64("1970-01-01", "us")).astype(np.int64))
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def _longest_run(inside: np.ndarray) -> slice | None:
+    """The longest run of True values as a slice (None if there is none)."""
+    if not inside.any():
+        return None
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], inside.astype(np.int8), [0]])))
+    starts, stops = edges[0::2], edges[1::2]
+    k = int(np.argmax(stops - starts))
+    return slice(int(starts[k]), int(stops[k]))
+
+
+def _granule_samples(
+    granule: orbit.Granule, start: np.datetime64, end: np.datetime64, interval_s: float, region: Region, whole: int
+) -> np.ndarray | None:
+    """Sample times of a granule inside [start, end) and the region (longest pass), aligned to ``whole``."""
+    times = orbit.sample_times(granule.start, granule.end, interval_s)
+    lat, lon = orbit.subpoint(times)
+    inside = region.contains(lon, lat) & (times >= start) & (times < end)
+    run = _longest_run(inside)
+    if run is None:
+        return None
+    i0 = (run.start // whole) * whole
+    i1 = -(-run.stop // whole) * whole
+    i1 = min(i1, (times.shape[0] // whole) * whole)
+    if i1 <= i0:
+        return None
+    return times[i0:i1]
+
+
+def write_archive(
+    root: str | Path,
+    *,
+    start: datetime | str,
+    end: datetime | str,
+    region: str | Region = "paper",
+    imager: str = "himawari",
+    labels: tuple[str, ...] | list[str] = LABEL_PRODUCTS,
+    bands: list[str] | tuple[str, ...] | None = None,
+    reduction: int = 10,
+    seed: int = 0,
+    slot_minutes: int | None = None,
+    only_near_tracks: bool = True,
+    max_dt_s: float = 600.0,
+    full_size: bool = False,
+    scene: Scene | None = None,
+    vfm_version: str = vfm_product.DEFAULT_VERSION,
+    progress: bool = False,
+    clouds_everywhere: bool = False,
+) -> SyntheticArchive:
+    """Render a synthetic ARCHIVE/ for [start, end) over ``region`` and return what was written.
+
+    Args:
+        root: The ARCHIVE folder (created if needed).
+        start, end: UTC span (aware datetimes or ISO strings; naive means UTC).
+        region: A preset name (``paper``, ``himawari``...), ``W,S,E,N``, or a Region.
+        imager: ``himawari``, ``goes-east`` or ``goes-west``; the platform follows the date.
+        labels: Active products to write: ``cldclass-lidar`` and/or ``vfm``.
+        bands: Imager bands (default all 16); fewer keep tests fast.
+        reduction: Full-disk reduction factor (10: 550 x 550 px AHI disk); ignored with ``full_size``.
+        seed: Seeds the scene and the instrument noise.
+        slot_minutes: Minutes between imager slots (default: the product's, 10 for AHI / ABI mode 6).
+        only_near_tracks: Write only slots within ``max_dt_s`` of a written pass (else every slot).
+        max_dt_s: Time margin around each pass for the slots.
+        full_size: Real 2 km disks (5500 x 5500); the per-pixel truth view is not kept (memory).
+        scene: A scene to render instead of ``Scene(seed, start, end, region=region)``.
+        vfm_version: CALIPSO VFM version in names and metadata.
+        progress: Show a progress bar over the imager slots.
+        clouds_everywhere: Render clouds over the whole disk, not only within 10 deg of the region
+            (a full-size disk then takes minutes per slot).
+
+    Raises:
+        ValueError: an unknown imager, label product or band.
+    """
+    from cloudbench.synthetic.calipso_vfm import write_vfm_granule
+    from cloudbench.synthetic.cloudsat_cldclass_lidar import write_cldclass_granule
+
+    root = Path(root)
+    start_dt, end_dt = _aware(start), _aware(end)
+    if end_dt <= start_dt:
+        raise ValueError(f"end {end_dt.isoformat()} must be after start {start_dt.isoformat()}")
+    reg = parse_region(region) if isinstance(region, str) else region
+    if imager not in IMAGERS:
+        raise ValueError(f"unknown imager {imager!r}; choose one of {', '.join(IMAGERS)}")
+    unknown = [p for p in labels if p not in LABEL_PRODUCTS]
+    if unknown:
+        raise ValueError(f"unknown label product(s) {unknown}; choose from {', '.join(LABEL_PRODUCTS)}")
+    platform = platforms_for(imager, start_dt)[0]
+    geometry = geometry_for(platform, 1 if full_size else reduction)
+    if bands is not None:
+        for b in bands:
+            geometry.band(b)
+    start64 = orbit._to_ns(start_dt)
+    end64 = orbit._to_ns(end_dt)
+    scene = scene or Scene(seed, start64, end64, region=reg)
+    archive = SyntheticArchive(root, scene, reg, imager, platform, geometry, start_dt, end_dt)
+    root.mkdir(parents=True, exist_ok=True)
+
+    # --- active granules -------------------------------------------------------------------------
+    if "vfm" in labels:
+        for g in orbit.calipso_granules(start64, end64):
+            times = _granule_samples(g, start64, end64, orbit.calipso_shot_interval_s(), reg, vfm_product.SHOTS_PER_RECORD)
+            if times is None:
+                continue
+            lat, lon = orbit.subpoint(times)
+            layers = scene.layers_at(lon, lat, times)
+            name = vfm_product.build_filename(_aware(times[0]), g.day_night, version=vfm_version)
+            path = root / vfm_product.archive_relpath(name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            written = write_vfm_granule(path, layers, version=vfm_version, seed=seed)
+            archive.granules.append(WrittenGranule("vfm", Path(written), g, layers))
+    if "cldclass-lidar" in labels:
+        for g in orbit.cloudsat_granules(start64, end64):
+            times = _granule_samples(g, start64, end64, orbit.CLOUDSAT_RAY_INTERVAL_S, reg, 1)
+            if times is None:
+                continue
+            lat, lon = orbit.subpoint(times)
+            layers = scene.layers_at(lon, lat, times)
+            name = cs_product.build_filename(_aware(np.datetime64(times[0], "s")), g.orbit)
+            path = root / cs_product.archive_relpath(name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            written = write_cldclass_granule(path, layers, granule_number=g.orbit)
+            archive.granules.append(WrittenGranule("cldclass-lidar", Path(written), g, layers))
+
+    # --- imager slots ------------------------------------------------------------------------------
+    slots = _slots(archive, start_dt, end_dt, slot_minutes, only_near_tracks, max_dt_s)
+    iterator = slots
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(slots, desc="imager slots", unit="slot")
+    for slot in iterator:
+        rendered = render_slot(
+            scene, geometry, slot, bands, seed=seed, roi=None if clouds_everywhere else reg, keep_view=not full_size
+        )
+        if geometry.sensor == "ahi":
+            from cloudbench.synthetic.ahi_hsd import write_ahi_slot
+
+            paths = write_ahi_slot(root, platform=platform, slot_start=slot, bands=rendered.bands, geometry=geometry)
+        else:
+            from cloudbench.synthetic.abi_l1b import write_abi_slot
+
+            paths = write_abi_slot(root, platform=platform, slot_start=slot, bands=rendered.bands, geometry=geometry)
+        archive.slots.append(WrittenSlot(slot, [Path(p) for p in paths], rendered))
+    return archive
+
+
+def _slot_step(geometry: FullDiskGeometry, when: datetime, slot_minutes: int | None) -> timedelta:
+    if slot_minutes is not None:
+        return timedelta(minutes=int(slot_minutes))
+    if geometry.sensor == "ahi":
+        return timedelta(minutes=ahi_hsd.SLOT_MINUTES)
+    return timedelta(minutes=abi_l1b.slot_minutes(abi_l1b.scan_mode_for(when)))
+
+
+def _slots(
+    archive: SyntheticArchive, start: datetime, end: datetime, slot_minutes: int | None, near: bool, max_dt_s: float
+) -> list[datetime]:
+    """Slot start times in [start, end): all of them, or those whose scan comes within max_dt of a pass."""
+    step = _slot_step(archive.geometry, start, slot_minutes)
+    epoch = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    first = epoch + step * ((start - epoch) // step)
+    if first < start:
+        first += step
+    every = []
+    t = first
+    while t < end:
+        every.append(t)
+        t += step
+    if not near:
+        return every
+    spans = []
+    for g in archive.granules:
+        spans.append((_aware(g.layers.time[0]), _aware(g.layers.time[-1])))
+    margin = timedelta(seconds=max_dt_s)
+    keep = []
+    for s in every:
+        scan_end = s + step  # the scan of a slot lies inside the slot
+        if any(s - margin <= b and a <= scan_end + margin for a, b in spans):
+            keep.append(s)
+    return keep
