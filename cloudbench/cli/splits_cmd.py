@@ -26,15 +26,20 @@ def _ratios(text: str) -> tuple[float, float, float]:
 @click.option("--ratios", default="0.7,0.15,0.15", show_default=True, help="train,val,test fractions of days.")
 @click.option("--holdout-region", default=None, help="W,S,E,N box (deg) whose samples form the test split.")
 @click.option("--holdout-month", default=None, help="YYYY-MM whose days form the test split.")
+@click.option("--block-days", default=None, type=int,
+              help="Days per split block, counted from 1970-01-01; only train days next to an evaluation "
+                   "block are guard [default: 7].")
 @click.option("--shard-size", default=None, type=int, help="Samples per shard file [default: 256].")
 def command(pairs: Path, out: Path, seed: int, ratios: str, holdout_region: str | None,
-            holdout_month: str | None, shard_size: int | None) -> None:
+            holdout_month: str | None, block_days: int | None, shard_size: int | None) -> None:
     """Split PAIRS by whole day (seeded, guarded), write sharded Zarr splits, manifest and summary."""
     from cloudbench.dataset.build import build_dataset
     from cloudbench.dataset.shards import DEFAULT_SHARD_SIZE
+    from cloudbench.dataset.splits import DEFAULT_BLOCK_DAYS
     from cloudbench.dataset.summary import summary_table
 
     manifest = build_dataset(pairs, out, seed=seed, ratios=_ratios(ratios), holdout_region=holdout_region,
-                             holdout_month=holdout_month, shard_size=shard_size or DEFAULT_SHARD_SIZE)
+                             holdout_month=holdout_month, shard_size=shard_size or DEFAULT_SHARD_SIZE,
+                             block_days=DEFAULT_BLOCK_DAYS if block_days is None else block_days)
     click.echo(summary_table(manifest))
     click.echo(f"wrote {out} (map of sample locations: {out / 'summary.png'})")

@@ -26,7 +26,14 @@ from cloudbench.dataset.shards import (
     store_files,
     write_split,
 )
-from cloudbench.dataset.splits import GUARD, SPLITS, SplitConfig, assign_splits
+from cloudbench.dataset.splits import (
+    DEFAULT_BLOCK_DAYS,
+    GUARD,
+    SPLITS,
+    SplitConfig,
+    assign_splits,
+    guard_tradeoff,
+)
 from cloudbench.dataset.stats import ChannelStats, class_counts, counts_to_dict, stats_document
 from cloudbench.errors import UserError
 
@@ -96,6 +103,7 @@ def build_dataset(
     ratios: tuple[float, float, float] = (0.7, 0.15, 0.15),
     holdout_region: Region | str | tuple | None = None,
     holdout_month: str | None = None,
+    block_days: int = DEFAULT_BLOCK_DAYS,
     shard_size: int = DEFAULT_SHARD_SIZE,
     summary: bool = True,
     progress: bool | None = None,
@@ -109,6 +117,8 @@ def build_dataset(
         ratios: train, val, test fractions of days (before guards; see ``splits``).
         holdout_region: W,S,E,N box (or a preset name) whose samples form the test split.
         holdout_month: YYYY-MM whose days form the test split.
+        block_days: days per split block (counted from 1970-01-01); only train days next to an
+            evaluation block are guard, so longer blocks lose fewer days (see ``splits``).
         shard_size: samples per shard file.
         summary: also write summary.txt and summary.png (not part of the checksummed set).
         progress: show progress bars (default: when stderr is a terminal).
@@ -121,7 +131,8 @@ def build_dataset(
     out = Path(out)
     pairs_obj = open_pairs(pairs)
     split_config = SplitConfig(seed=int(seed), ratios=tuple(float(r) for r in ratios),
-                               holdout_region=_as_region(holdout_region), holdout_month=holdout_month)
+                               holdout_region=_as_region(holdout_region), holdout_month=holdout_month,
+                               block_days=block_days)
     samples = pairs_obj.samples.copy()
     result = assign_splits(samples, split_config, pairs_obj.patch_size)
     samples["split"] = result.sample_split.to_numpy()
@@ -207,7 +218,12 @@ def build_dataset(
         "pairs_files": _pairs_files(pairs_obj, job_ids),
         "days": dict(sorted(result.day_splits.items())),
         "splits": split_docs,
-        "guard": {"n_samples": len(guard), "days": sorted(guard["split_day"].unique().tolist())},
+        "guard": {
+            "n_samples": len(guard),
+            "days": sorted(guard["split_day"].unique().tolist()),
+            "fraction_of_days": round(sum(v == GUARD for v in result.day_splits.values()) / max(1, len(result.day_splits)), 4),
+            "block_tradeoff": guard_tradeoff(list(result.day_splits), split_config),
+        },
         "files": {name: mf.file_entry(out, out / name) for name in (INDEX_NAME, STATS_NAME, CROISSANT_NAME)},
     }
     mf.write_manifest(out, manifest)

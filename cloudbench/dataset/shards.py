@@ -6,9 +6,15 @@ samples, so a shard is one file and a sample is one byte range in it. Bytes are 
 fixed Blosc settings, whole shards written in order, no timestamps in attributes.
 
 Reading: ``zarr`` indexing costs about a millisecond per call in Python overhead, more than the
-decode itself. ``ShardReader`` reads the shard index once per shard and then one ``pread`` plus one
-Blosc decode per sample; it accepts only the exact codec chain this module writes and otherwise
-says so, and a test checks it against zarr's own read for every sample.
+decode itself. ``ShardReader`` reads the shard index once per shard, then one ``pread`` per run of
+neighbouring samples (one per sample when they are scattered) and one Blosc decode per sample,
+straight into the caller's buffer; it accepts only the exact codec chain this module writes and
+otherwise says so, and a test checks it against zarr's own read for every sample.
+
+Compression: Blosc LZ4HC level 5 with byte shuffle. On real ABI brightness temperature patches it
+stores 2% more bytes than Zstd level 3 (ratio 1.50 against 1.53) and decodes 5 to 8 times faster
+(about 40 us against 200-330 us for a 16 x 64 x 64 float32 sample), and decoding is what a training
+epoch repeats; the build encodes once.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import json
 import os
 import shutil
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numcodecs
@@ -29,8 +35,10 @@ from cloudbench.dataset.pairs import ARRAY_NAMES, Pairs
 from cloudbench.errors import DataError
 
 DEFAULT_SHARD_SIZE = 256  # samples per shard: ~40 MB of compressed 16-band 64x64 patches
-BLOSC_CNAME, BLOSC_CLEVEL, BLOSC_SHUFFLE = "zstd", 3, "shuffle"
+BLOSC_CNAME, BLOSC_CLEVEL, BLOSC_SHUFFLE = "lz4hc", 5, "shuffle"
+MERGE_GAP_BYTES = 64 << 10  # read across a gap this small rather than issue another pread
 _EMPTY = np.uint64(2**64 - 1)
+_BLOSC_HEADER = 16
 
 
 def compressor_config() -> dict:
@@ -145,7 +153,8 @@ class ShardReader:
         self.shard_len = int(meta["chunk_grid"]["configuration"]["chunk_shape"][0])
         self.sample_shape = tuple(codecs[0]["configuration"]["chunk_shape"][1:])
         self.endian = codecs[0]["configuration"]["codecs"][0].get("configuration", {}).get("endian") or "little"
-        self._dtype = self.dtype.newbyteorder("<" if self.endian == "little" else ">")
+        stored = self.dtype.newbyteorder("<" if self.endian == "little" else ">")
+        self._swap = not stored.isnative and self.dtype.itemsize > 1
         self._decoder = numcodecs.Blosc()
         self._fds: dict[int, int] = {}
         self._index: dict[int, np.ndarray] = {}
@@ -203,21 +212,69 @@ class ShardReader:
 
     def read_raw(self, i: int) -> tuple[np.ndarray, int]:
         """Sample ``i`` and the number of stored (compressed) bytes read for it."""
-        if not 0 <= i < self.shape[0]:
-            raise IndexError(f"sample {i} out of range for {self.shape[0]} samples in {self.dir}")
-        shard, k = divmod(i, self.shard_len)
-        offset, nbytes = self._shard_index(shard)[k]
-        if offset == _EMPTY:
-            return np.full(self.sample_shape, self.fill_value, dtype=self.dtype), 0
-        buf = os.pread(self._fd(shard), int(nbytes), int(offset))
-        if len(buf) != int(nbytes):
-            raise DataError(f"sample {i} runs past the end of its shard", path=self.shard_path(shard))
+        out = np.empty((1,) + self.sample_shape, dtype=self.dtype)
+        nbytes = self.read_into([i], out)
+        return out[0], nbytes
+
+    def read_into(self, indices: Sequence[int] | np.ndarray, out: np.ndarray) -> int:
+        """Decode samples ``indices`` into ``out[0], out[1], ...``; returns the bytes read from disk.
+
+        Samples of one shard whose stored bytes lie next to each other (gaps up to
+        ``MERGE_GAP_BYTES``) come in one ``pread``, so a batch of consecutive samples costs one system
+        call per array and shard. Each sample decodes straight into its slot of ``out``: no
+        intermediate copy. Indices may repeat and come in any order.
+
+        Raises:
+            IndexError: an index outside the array.
+            DataError: a shard that is truncated or does not decode to one sample.
+        """
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if out.shape != (len(idx),) + self.sample_shape or out.dtype != self.dtype or not out.flags.c_contiguous:
+            raise ValueError(f"out must be C-contiguous {self.dtype} of shape {(len(idx),) + self.sample_shape}, "
+                             f"got {out.dtype} {out.shape}")
+        if len(idx) == 0:
+            return 0
+        bad = (idx < 0) | (idx >= self.shape[0])
+        if bad.any():
+            raise IndexError(f"sample {int(idx[bad][0])} out of range for {self.shape[0]} samples in {self.dir}")
+        shards, slots = np.divmod(idx, self.shard_len)
+        runs: list[list] = []  # [shard, start, end, [(k, offset, nbytes), ...]]
+        for k in np.lexsort((slots, shards)).tolist():
+            shard = int(shards[k])
+            offset, nbytes = (int(v) for v in self._shard_index(shard)[slots[k]])
+            if offset == int(_EMPTY):
+                out[k] = self.fill_value
+                continue
+            last = runs[-1] if runs else None
+            if last is not None and last[0] == shard and last[1] <= offset <= last[2] + MERGE_GAP_BYTES:
+                last[2] = max(last[2], offset + nbytes)
+                last[3].append((k, offset, nbytes))
+            else:
+                runs.append([shard, offset, offset + nbytes, [(k, offset, nbytes)]])
+        total = 0
+        for shard, start, end, items in runs:
+            buf = os.pread(self._fd(shard), end - start, start)
+            if len(buf) != end - start:
+                raise DataError(f"samples {int(idx[items[0][0]])}.. run past the end of their shard",
+                                path=self.shard_path(shard))
+            total += end - start
+            view = memoryview(buf)
+            for k, offset, nbytes in items:
+                self._decode_into(view[offset - start : offset - start + nbytes], out[k : k + 1], int(idx[k]), shard)
+        return total
+
+    def _decode_into(self, chunk: memoryview, dest: np.ndarray, i: int, shard: int) -> None:
         try:
-            raw = self._decoder.decode(buf)
+            if len(chunk) < _BLOSC_HEADER:
+                raise ValueError(f"{len(chunk)} bytes, shorter than a Blosc header")
+            size = int.from_bytes(chunk[4:8], "little")  # Blosc header: uncompressed size at bytes 4-7
+            if size != dest.nbytes:
+                raise ValueError(f"decodes to {size} bytes, one sample is {dest.nbytes}")
+            self._decoder.decode(chunk, out=dest)
         except Exception as exc:
             raise DataError(f"sample {i} does not decode ({exc})", path=self.shard_path(shard)) from exc
-        arr = np.frombuffer(raw, dtype=self._dtype).reshape(self.sample_shape)
-        return arr.astype(self.dtype, copy=False), int(nbytes)
+        if self._swap:
+            dest.byteswap(inplace=True)
 
     def read(self, i: int) -> np.ndarray:
         return self.read_raw(i)[0]

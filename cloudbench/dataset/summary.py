@@ -34,6 +34,11 @@ def summary_table(manifest: dict) -> str:
     rule = manifest["config"]["split_rule"]
     lines.append(f"split rule: {rule}; seed {manifest['config']['splits']['seed']}; "
                  f"guard days dropped: {len(guard.get('days', []))}")
+    tradeoff = guard.get("block_tradeoff")
+    if tradeoff:
+        lines.append(f"blocks of {tradeoff['block_days']} day(s): {100 * guard.get('fraction_of_days', 0):.0f}% of "
+                     f"{tradeoff['n_days']} days are guard; the hash rule with 1-day blocks would guard "
+                     f"{100 * tradeoff['guard_fraction_of_days_with_1_day_blocks']:.0f}%")
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ from cloudbench.dataset.testing import write_fake_pairs
 
 N_DAYS = 14
 SAMPLES_PER_DAY = 4
+BLOCK_DAYS = 1
 
 
 @pytest.fixture(scope="session")
@@ -20,9 +21,13 @@ def pairs_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def built(pairs_dir, tmp_path_factory):
-    """(DATASET path, manifest) built once with a small shard size so every split has several shards."""
+    """(DATASET path, manifest) built once with a small shard size so every split has several shards.
+
+    One-day blocks: 14 days are then enough for the hash rule to give several val, test and guard
+    days, which the leakage checks need (7-day blocks would fall back to the chronological rule).
+    """
     out = tmp_path_factory.mktemp("ds") / "DATASET"
-    manifest = build_dataset(pairs_dir, out, seed=0, shard_size=3)
+    manifest = build_dataset(pairs_dir, out, seed=0, shard_size=3, block_days=BLOCK_DAYS)
     return out, manifest
 
 

@@ -17,7 +17,7 @@ from cloudbench.errors import MissingInputError, UserError
 def test_two_builds_are_byte_identical_apart_from_creation_time(pairs_dir, built, tmp_path):
     first, m1 = built
     second = tmp_path / "again"
-    m2 = build_dataset(pairs_dir, second, seed=0, shard_size=3)
+    m2 = build_dataset(pairs_dir, second, seed=0, shard_size=3, block_days=1)
     files1 = sorted(p.relative_to(first).as_posix() for p in first.rglob("*") if p.is_file())
     files2 = sorted(p.relative_to(second).as_posix() for p in second.rglob("*") if p.is_file())
     assert files1 == files2
@@ -34,7 +34,7 @@ def test_two_builds_are_byte_identical_apart_from_creation_time(pairs_dir, built
 
 
 def test_another_seed_gives_other_splits(pairs_dir, built, tmp_path):
-    other = build_dataset(pairs_dir, tmp_path / "seed9", seed=9, shard_size=3, summary=False)
+    other = build_dataset(pairs_dir, tmp_path / "seed9", seed=9, shard_size=3, summary=False, block_days=1)
     assert other["days"] != built[1]["days"]
 
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from cloudbench.dataset.loader import CloudbenchDataset
+from cloudbench.dataset.loader import CloudbenchDataset, dense_targets_into
 from cloudbench.dataset.pairs import open_pairs
-from cloudbench.errors import UserError
+from cloudbench.errors import DataError, UserError
 
 
 def test_item_shapes_and_attributes(built):
@@ -80,3 +80,55 @@ def test_bad_split_and_index(built):
     with pytest.raises(IndexError):
         ds[len(ds)]
     assert ds[-1]["sample_id"] == pd.read_parquet(built[0] / "index.parquet").query("split == 'test'")["sample_id"].max()
+
+
+def test_batched_reads_equal_item_reads_in_any_order(built):
+    root, _ = built
+    ds = CloudbenchDataset(root, "train")
+    order = [5, 0, 1, 2, 2, len(ds) - 1, 3]  # shuffled, a repeat, across shards (shard size 3)
+    batch = ds.__getitems__(order)
+    assert [s["sample_id"] for s in batch] == [ds.sample_ids[i] for i in order]
+    for i, got in zip(order, batch, strict=True):
+        want = ds[i]
+        for key in ("x", "aux", "target"):
+            assert torch.equal(got[key], want[key]), (i, key)
+
+
+def test_fast_collate_gives_the_default_collate_batch(built):
+    root, _ = built
+    ds = CloudbenchDataset(root, "train")
+
+    def batches(collate, workers):
+        loader = DataLoader(ds, batch_size=5, shuffle=True, num_workers=workers, collate_fn=collate,
+                            generator=torch.Generator().manual_seed(3))
+        return list(loader)
+
+    reference = batches(None, 0)
+    for got in (batches(CloudbenchDataset.collate, 0), batches(CloudbenchDataset.collate, 2)):
+        assert len(got) == len(reference) > 1
+        for a, b in zip(reference, got, strict=True):
+            assert a["sample_id"] == b["sample_id"]
+            for key in ("x", "aux", "target"):
+                assert a[key].shape == b[key].shape and torch.equal(a[key], b[key])
+    plain = [ds[0], ds[1]]  # items not from __getitems__ still collate the default way
+    assert torch.equal(CloudbenchDataset.collate(plain)["x"], torch.stack([plain[0]["x"], plain[1]["x"]]))
+
+
+def test_uint8_targets_hold_the_same_labels(built):
+    root, _ = built
+    wide, narrow = CloudbenchDataset(root, "val"), CloudbenchDataset(root, "val", target_dtype=torch.uint8)
+    for i in range(len(wide)):
+        t = narrow[i]["target"]
+        assert t.dtype == torch.uint8 and torch.equal(t.long(), wide[i]["target"])
+    with pytest.raises(UserError, match="target_dtype"):
+        CloudbenchDataset(root, "val", target_dtype=torch.int8)
+
+
+def test_shared_pixel_takes_the_later_track_profile():
+    profiles = np.array([[[1, 1], [3, 3], [2, 2]]], np.uint8)  # (B=1, L=3, Z=2)
+    rows, cols = np.array([[0, 0, 1]], np.int16), np.array([[1, 1, 0]], np.int16)
+    out = dense_targets_into(np.zeros((1, 2, 2, 2), np.int64), profiles, rows, cols, np.array([3]))
+    assert out[0, :, 0, 1].tolist() == [3, 3] and out[0, :, 1, 0].tolist() == [2, 2]
+    assert (out[0, :, 0, 0] == 255).all() and (out[0, :, 1, 1] == 255).all()
+    with pytest.raises(DataError, match="outside"):
+        dense_targets_into(np.zeros((1, 2, 2, 2), np.int64), profiles, rows + 5, cols, np.array([3]))
