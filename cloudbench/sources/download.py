@@ -16,7 +16,12 @@ from cloudbench.errors import PartialError, UserError
 from cloudbench.products import abi_l1b, ahi_hsd
 from cloudbench.sources.base import Catalog, RetryPolicy
 from cloudbench.sources.cloudsat_dpc import DPC_HOST, DPC_PORT, DpcSftpStore
-from cloudbench.sources.credentials import dpc_credentials, earthdata_credentials
+from cloudbench.sources.credentials import (
+    EarthdataCredentials,
+    Secret,
+    dpc_credentials,
+    earthdata_credentials,
+)
 from cloudbench.sources.earthdata import CMR_URL, EarthdataCatalog
 from cloudbench.sources.fetch import Fetcher, FetchReport
 from cloudbench.sources.fsroot import DirectoryCatalog, FsspecStore
@@ -40,6 +45,8 @@ class SourceOptions:
     dpc_port: int = DPC_PORT
     dpc_user: str | None = None
     dpc_password: str | None = None
+    # for library callers (the demo, tests); the CLI reads EARTHDATA_TOKEN, never a command-line secret
+    earthdata_token: str | None = None
     storage_options: dict = field(default_factory=dict)
 
 
@@ -51,7 +58,9 @@ def label_catalog(labels: str, opts: SourceOptions, workers: int = 8) -> Catalog
         layout = vfm_layout(opts.vfm_version) if labels == "vfm" else cldclass_layout()
         return DirectoryCatalog(layout, FsspecStore(opts.source_root, storage_options=opts.storage_options))
     if labels == "vfm":
-        return EarthdataCatalog(earthdata_credentials(), version=opts.vfm_version, cmr_url=opts.cmr_url, pool_size=workers)
+        creds = (EarthdataCredentials("SourceOptions.earthdata_token", token=Secret(opts.earthdata_token))
+                 if opts.earthdata_token else earthdata_credentials())
+        return EarthdataCatalog(creds, version=opts.vfm_version, cmr_url=opts.cmr_url, pool_size=workers)
     creds = dpc_credentials(opts.dpc_user, opts.dpc_password)
     return DirectoryCatalog(cldclass_layout(), DpcSftpStore(creds, opts.dpc_host, opts.dpc_port))
 

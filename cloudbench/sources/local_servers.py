@@ -5,6 +5,18 @@ The offline demo and the download tests run the real network code against these,
 speaks the real protocol (S3 REST, HTTP with Range and 401s, SSH/SFTP with password login). Each
 has fault knobs (drop the connection mid-file, answer 500, serve corrupt bytes, throttle) so the
 fetcher's resume, retry and verification paths run against real sockets.
+
+To serve a whole ARCHIVE/ folder (for instance one written by ``cloudbench.synthetic.write_archive``)
+through all three at once, use :func:`serve_archive`; it stops every server on the way out, also on
+Ctrl-C::
+
+    with serve_archive("ARCHIVE") as ep:
+        env = {**os.environ, **ep.env()}  # the logins, as a user would export them
+        subprocess.run(["cloudbench", "download", "--start", "2018-10-01", "--end", "2018-10-02",
+                        "--region", "paper", "--imager", "himawari", "--labels", "vfm",
+                        "--out", "MIRROR", "--geometry-reduction", "10", *ep.download_args()],
+                       env=env, check=True)
+        # in-process, logins included: sources.download.download(..., opts=ep.source_options())
 """
 
 from __future__ import annotations
@@ -19,12 +31,15 @@ import threading
 import time
 from base64 import b64decode
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import numpy as np
 import paramiko
 from paramiko.sftp import SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_PERMISSION_DENIED
 
@@ -319,16 +334,21 @@ def _stream(wfile, body: bytes, bps: float, chunk: int = 64 * 1024) -> None:
 
 # --- S3: moto's real server -----------------------------------------------------------------
 class MotoS3Server:
-    """moto's S3 server on loopback; ``upload_archive`` fills ``noaa-<platform>`` buckets from ARCHIVE/ folders."""
+    """moto's S3 server on loopback; ``upload_archive`` fills ``noaa-<platform>`` buckets from ARCHIVE/ folders.
+
+    moto keeps one object store per process: every MotoS3Server of a process serves the same buckets.
+    """
 
     def __init__(self, port: int = 0):
-        self.port = port or free_port()
+        self._requested_port = port  # 0: the system picks a free one when the server binds
+        self.port: int | None = port or None
         self._server = None
         self._client = None
         self._buckets: set[str] = set()
 
     @property
     def endpoint(self) -> str:
+        assert self.port is not None, "server not started"
         return f"http://{LOOPBACK}:{self.port}"
 
     def start(self) -> MotoS3Server:
@@ -338,14 +358,16 @@ class MotoS3Server:
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-        self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=self.port, verbose=False)
+        self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=self._requested_port, verbose=False)
         self._server.start()
+        self.port = self._server.get_host_and_port()[1]
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.stop()
+            self._server.stop()  # werkzeug closes the listening socket when serve_forever returns
             self._server = None
+            self._client = None
 
     def __enter__(self) -> MotoS3Server:
         return self.start() if self._server is None else self
@@ -411,12 +433,16 @@ def _host_key() -> paramiko.RSAKey:
 class SftpServer:
     """A read-only SFTP server on loopback serving ``root`` to one user/password.
 
+    ``mounts`` shows other local folders as top-level folders of the tree (``{"Data":
+    ARCHIVE/"cloudsat"}`` serves an ARCHIVE/'s CloudSat part where the DPC keeps it, without copying).
+
     Fault knob ``faults.drop_after``: file name -> (bytes, times): close the SSH connection when a
     read reaches past that many bytes of the file.
     """
 
-    def __init__(self, root: str | Path, username: str, password: str):
+    def __init__(self, root: str | Path, username: str, password: str, *, mounts: dict[str, str | Path] | None = None):
         self.root = Path(root).resolve()
+        self.mounts = {name.strip("/"): Path(local).resolve() for name, local in (mounts or {}).items()}
         self.username, self.password = username, password
         self.faults = Faults()
         self.opened: Counter[str] = Counter()  # file name -> opens (tests check resumes)
@@ -528,8 +554,13 @@ class _ReadOnlyTree(paramiko.SFTPServerInterface):
         self.root = login.owner.root
 
     def _local(self, path: str) -> Path:
-        p = (self.root / path.lstrip("/")).resolve()
-        if p != self.root and self.root not in p.parents:
+        rel = posixpath.normpath("/" + path).lstrip("/")
+        top, _, rest = rel.partition("/")
+        base = self.login.owner.mounts.get(top)
+        if base is None:
+            base, rest = self.root, rel
+        p = (base / rest).resolve()
+        if p != base and base not in p.parents:
             raise PermissionError(path)
         return p
 
@@ -572,3 +603,110 @@ class _ReadOnlyTree(paramiko.SFTPServerInterface):
 
     def canonicalize(self, path):
         return "/" + posixpath.normpath("/" + path).lstrip("/")
+
+
+# --- a whole ARCHIVE/ behind all three servers ----------------------------------------------------
+DEMO_TOKEN = "local-earthdata-token"  # the loopback servers' logins: not secrets, nothing real is behind them
+DEMO_DPC_USER = "cloudsat-user"
+DEMO_DPC_PASSWORD = "local-dpc-password"
+ASDC_DATA_PATH = "/data/CALIPSO"  # ASDC's file URLs: https://asdc.larc.nasa.gov/data/CALIPSO/<collection>/...
+IMAGER_TOPS = ("himawari8", "himawari9", "goes16", "goes17", "goes18", "goes19")
+
+
+@dataclass(frozen=True)
+class ArchiveEndpoints:
+    """Where :func:`serve_archive` serves an ARCHIVE/, and the logins it accepts.
+
+    ``download_args()`` are the ``cloudbench download`` options that point at these servers and
+    ``env()`` the logins the way users keep them (environment variables), so they stay off command
+    lines; ``source_options()`` is both at once for the library call ``sources.download.download``.
+    """
+
+    s3_endpoint: str
+    cmr_url: str
+    dpc_host: str
+    dpc_port: int
+    earthdata_token: str = field(repr=False)
+    dpc_user: str
+    dpc_password: str = field(repr=False)
+    uploaded: tuple[str, ...] = ()  # ARCHIVE/-relative imager files now in the S3 buckets
+    granules: tuple[str, ...] = ()  # ARCHIVE/-relative VFM files published in the CMR-style search
+    ports: tuple[int, ...] = ()  # every loopback port the servers listen on
+
+    def download_args(self) -> list[str]:
+        return ["--s3-endpoint", self.s3_endpoint, "--cmr-url", self.cmr_url,
+                "--dpc-host", self.dpc_host, "--dpc-port", str(self.dpc_port)]
+
+    def env(self) -> dict[str, str]:
+        from cloudbench.sources.credentials import DPC_PASSWORD_ENV, DPC_USER_ENV
+
+        return {"EARTHDATA_TOKEN": self.earthdata_token, DPC_USER_ENV: self.dpc_user, DPC_PASSWORD_ENV: self.dpc_password}
+
+    def source_options(self):
+        """``SourceOptions`` for ``sources.download.download``, logins included (no environment needed)."""
+        from cloudbench.sources.download import SourceOptions
+
+        return SourceOptions(s3_endpoint=self.s3_endpoint, cmr_url=self.cmr_url, dpc_host=self.dpc_host,
+                             dpc_port=self.dpc_port, dpc_user=self.dpc_user, dpc_password=self.dpc_password,
+                             earthdata_token=self.earthdata_token)
+
+
+def publish_vfm_granules(server: ArchiveHttpServer, archive: str | Path) -> list[str]:
+    """Publish every VFM file under ``archive/calipso/`` in the server's search, at its ASDC-like URL.
+
+    Each record's time span and bounding box come from the file's own track (the real reader), as
+    CMR's come from the granule's metadata; the collection is the one of the version in the name.
+    """
+    from cloudbench.products import calipso_vfm
+    from cloudbench.readers import read_track
+
+    archive = Path(archive)
+    published = []
+    for path in sorted((archive / "calipso").rglob("*.hdf")):
+        info = calipso_vfm.parse_filename(path.name)
+        if info is None or info.version not in calipso_vfm.CMR_CONCEPT_IDS:
+            continue
+        track = read_track(path)
+        times = np.asarray(track["time"], dtype="datetime64[ns]")
+        lat, lon = np.asarray(track["latitude"]), np.asarray(track["longitude"])
+        begin, end = (datetime.fromisoformat(str(t.astype("datetime64[us]"))).replace(tzinfo=UTC)
+                      for t in (times.min(), times.max()))
+        bbox = (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max()))
+        relpath = path.relative_to(archive).as_posix()
+        server.add_granule(calipso_vfm.CMR_CONCEPT_IDS[info.version], f"{ASDC_DATA_PATH}/{relpath.removeprefix('calipso/')}",
+                           path, begin, end, bbox)
+        published.append(relpath)
+    return published
+
+
+@contextmanager
+def serve_archive(archive: str | Path, *, token: str = DEMO_TOKEN, dpc_user: str = DEMO_DPC_USER,
+                  dpc_password: str = DEMO_DPC_PASSWORD) -> Iterator[ArchiveEndpoints]:
+    """Serve an ARCHIVE/ folder as the real archives do, on loopback, until the block ends.
+
+    - imager folders (``himawari8/``, ``goes16/``...) go to moto S3 buckets ``noaa-<platform>``;
+    - CALIPSO VFM files are found through a CMR-style search and fetched with the Earthdata token
+      (401 without it);
+    - ``cloudsat/`` is the ``Data/`` folder of an SFTP server that takes ``dpc_user``/``dpc_password``.
+
+    Every server stops when the block exits, whether it ends, raises or is interrupted (Ctrl-C):
+    their ports are closed afterwards. The uploaded objects stay in moto's in-process store.
+    """
+    archive = Path(archive)
+    if not archive.is_dir():
+        from cloudbench.errors import MissingInputError
+
+        raise MissingInputError("is not a folder", path=archive, fix="give the ARCHIVE folder to serve")
+    with ExitStack() as stack:
+        s3 = stack.enter_context(MotoS3Server())
+        uploaded = s3.upload_archive(archive, IMAGER_TOPS)
+        http = stack.enter_context(ArchiveHttpServer(token=token))
+        granules = publish_vfm_granules(http, archive)
+        sftp = stack.enter_context(SftpServer(archive / "cloudsat", dpc_user, dpc_password,
+                                             mounts={"Data": archive / "cloudsat"}))
+        http_port = int(http.url.rsplit(":", 1)[1])
+        yield ArchiveEndpoints(
+            s3_endpoint=s3.endpoint, cmr_url=http.url, dpc_host=sftp.host, dpc_port=sftp.port,
+            earthdata_token=token, dpc_user=dpc_user, dpc_password=dpc_password,
+            uploaded=tuple(uploaded), granules=tuple(granules), ports=(s3.port, http_port, sftp.port),
+        )

@@ -25,7 +25,7 @@ RNG = np.random.default_rng(0)
 
 
 def test_noaa_bucket_lists_sizes_and_md5_etags(s3_server, tmp_path):
-    slot = T0.replace(hour=3)
+    slot = (T0 - timedelta(days=2)).replace(hour=3)  # moto's store is per process: a day no other module uses
     files = {}
     for seg in (1, 2):
         name = ahi_hsd.build_filename("himawari8", slot, "B13", seg)
