@@ -336,7 +336,8 @@ def _stream(wfile, body: bytes, bps: float, chunk: int = 64 * 1024) -> None:
 class MotoS3Server:
     """moto's S3 server on loopback; ``upload_archive`` fills ``noaa-<platform>`` buckets from ARCHIVE/ folders.
 
-    moto keeps one object store per process: every MotoS3Server of a process serves the same buckets.
+    moto keeps one object store per process, so a server resets it when it starts: a fresh server is
+    empty, as a fresh bucket host would be, whatever an earlier server of the same process held.
     """
 
     def __init__(self, port: int = 0):
@@ -361,6 +362,9 @@ class MotoS3Server:
         self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=self._requested_port, verbose=False)
         self._server.start()
         self.port = self._server.get_host_and_port()[1]
+        import requests
+
+        requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
         return self
 
     def stop(self) -> None:
