@@ -1,0 +1,51 @@
+"""``cloudbench demo``: the whole chain offline, on a synthetic archive served on loopback."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import click
+
+from cloudbench.demo import DEMO_BANDS, MAX_DAYS, MIN_DAYS, DemoSettings
+
+
+def _interrupt_on_sigterm() -> None:
+    """Treat SIGTERM like Ctrl-C, so the servers are stopped on the way out either way."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
+@click.command("demo")
+@click.option("--out", default="demo-out", show_default=True, type=click.Path(file_okay=False),
+              help="Demo folder (new, empty, or an earlier demo's; its synthetic archive is reused).")
+@click.option("--days", type=click.IntRange(MIN_DAYS, MAX_DAYS), default=DemoSettings.days, show_default=True,
+              help="Days of data, every other day from 2018-10-01 (one daytime pass each).")
+@click.option("--epochs", type=click.IntRange(min=1), default=DemoSettings.epochs, show_default=True,
+              help="Training epochs of SGMAGNet (small).")
+@click.option("--bands", default=",".join(DEMO_BANDS), show_default=True, help="Himawari bands, comma separated.")
+@click.option("--labels", type=click.Choice(["cldclass-lidar", "vfm"]), default=DemoSettings.labels,
+              show_default=True, help="CloudSat (served over SFTP) or CALIPSO (CMR-style HTTP) labels.")
+@click.option("--full-size", is_flag=True, help="Real 5500 x 5500 disks (slow: tens of minutes, gigabytes).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
+def command(out, days, epochs, bands, labels, full_size, seed, no_progress) -> None:
+    """Synthetic archive -> loopback servers -> download -> collocate -> build-splits -> train -> evaluate."""
+    from cloudbench.demo import run_demo
+
+    _interrupt_on_sigterm()
+    band_list = [b.strip().upper() for b in bands.split(",") if b.strip()]
+    result = run_demo(out, days=days, full_size=full_size, epochs=epochs, progress=not no_progress,
+                      bands=band_list, labels=labels, seed=seed, echo=click.echo)
+    click.echo("\n== metrics (test split) ==")
+    click.echo(result.table)
+    click.echo("\n== figures ==")
+    for path in result.figures:
+        click.echo(str(path))
+    click.echo(f"\nreport: {result.run / 'eval-test' / 'report.md'}")
+    total = sum(result.seconds.values())
+    click.echo(f"demo finished in {total:.0f} s; the commands it ran are in {result.out / 'demo.json'}")
