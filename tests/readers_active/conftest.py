@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from cloudbench.synthetic.layers import MAX_LAYERS, TrackLayers
 
-REAL_VFM = "/work/shared/data/real/CAL_LID_L2_VFM-ValStage1-V3-30.2013-05-06T17-20-01ZD_Subset.hdf"
+REAL_VFM = str(Path(__file__).resolve().parents[3] / "shared" / "data" / "real") + "/CAL_LID_L2_VFM-ValStage1-V3-30.2013-05-06T17-20-01ZD_Subset.hdf"
 
 
 def build_track(
