@@ -7,7 +7,7 @@ One source of truth for every constant that more than one stage needs. Product-s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -114,7 +114,7 @@ def parse_region(spec: str) -> Region:
 
 # --- imager platforms by date ----------------------------------------------------------------
 def _utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -169,3 +169,9 @@ MAX_DT_S = 300.0
 MAX_SZA_DEG = 70.0
 IMAGER_GRID_KM = 2.0
 AUX_NAMES = ("satellite_zenith", "solar_zenith", "latitude", "longitude")
+
+# --- atmosphere: shared by the synthetic scene and the physics baselines -------------------------
+FREEZING_K = 273.15
+HOMOGENEOUS_FREEZING_K = 235.15  # -38 C: below it no liquid water survives
+LAPSE_K_PER_KM = 6.5  # standard atmosphere, troposphere
+TROPOPAUSE_K = 216.65

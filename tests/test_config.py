@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -35,8 +35,8 @@ def test_region_presets_and_box():
 
 
 def test_platform_by_date_lists_primary_first_and_keeps_others():
-    when = datetime(2018, 10, 1, tzinfo=timezone.utc)
+    when = datetime(2018, 10, 1, tzinfo=UTC)
     assert config.platforms_for("himawari", when) == ["himawari8", "himawari9"]
-    later = datetime(2023, 6, 1, tzinfo=timezone.utc)
+    later = datetime(2023, 6, 1, tzinfo=UTC)
     assert config.platforms_for("himawari", later)[0] == "himawari9"
-    assert config.platforms_for("goes-east", datetime(2025, 5, 1, tzinfo=timezone.utc))[0] == "goes19"
+    assert config.platforms_for("goes-east", datetime(2025, 5, 1, tzinfo=UTC))[0] == "goes19"

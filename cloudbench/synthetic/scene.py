@@ -24,7 +24,18 @@ from datetime import datetime
 
 import numpy as np
 
-from cloudbench.config import CLEAR, ICE, MIXED, UNLABELED, WATER, HeightGrid, Region
+from cloudbench.config import (
+    CLEAR,
+    FREEZING_K,
+    HOMOGENEOUS_FREEZING_K,
+    ICE,
+    LAPSE_K_PER_KM,
+    MIXED,
+    UNLABELED,
+    WATER,
+    HeightGrid,
+    Region,
+)
 from cloudbench.synthetic.layers import MAX_LAYERS, TrackLayers
 from cloudbench.synthetic.orbit import _to_ns
 from cloudbench.synthetic.parallax import true_lonlat
@@ -34,8 +45,6 @@ TILE_DEG = 5.0
 MAX_SEMI_AXIS_KM = 250.0
 MIN_LAYER_KM = 0.3  # thinner layers (after clipping) are dropped: no instrument resolves them reliably
 MAX_CANDIDATES = 16
-FREEZING_K = 273.15
-HOMOGENEOUS_FREEZING_K = 273.15 - 38.0
 _NS = 1_000_000_000
 
 
@@ -52,9 +61,9 @@ def tropopause_temperature_k(lat: np.ndarray) -> np.ndarray:
 
 
 def temperature_k(z_km: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """Standard-atmosphere temperature (K) at height z_km: 6.5 K/km lapse rate, isothermal above the tropopause."""
+    """Standard-atmosphere temperature (K) at height z_km: LAPSE_K_PER_KM lapse rate, isothermal above the tropopause."""
     z = np.asarray(z_km, dtype=np.float64)
-    return np.maximum(surface_air_temperature_k(lat) - 6.5 * z, tropopause_temperature_k(lat))
+    return np.maximum(surface_air_temperature_k(lat) - LAPSE_K_PER_KM * z, tropopause_temperature_k(lat))
 
 
 def phase_from_temperature(t_k: np.ndarray, u: np.ndarray) -> np.ndarray:
