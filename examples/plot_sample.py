@@ -1,7 +1,9 @@
 """Load a split of a cloudbench DATASET/ and plot one sample: an image band with the track on it, and
 the phase curtain along the track.
 
-    python examples/plot_sample.py demo-out/dataset --split train --index 0 --out sample.png
+    python examples/plot_sample.py demo-out/dataset --split train --out sample.png
+
+Without --index it shows the sample with the most cloudy voxels on its track (index.parquet counts).
 
 The loader gives the normalised patch and the dense target (255 off the track); the track pixels are
 the columns of the target that hold a label, so the plot needs nothing but the loader.
@@ -27,12 +29,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", help="DATASET/ folder (build-splits output)")
     parser.add_argument("--split", default="train", choices=["train", "val", "test"])
-    parser.add_argument("--index", type=int, default=0)
+    parser.add_argument("--index", type=int, default=None, help="row in the split (default: the cloudiest)")
     parser.add_argument("--band", default=None, help="band to show (default: the 10.4 um window, else the first)")
     parser.add_argument("--out", default="sample.png")
     args = parser.parse_args()
 
     ds = CloudbenchDataset(args.dataset, args.split, normalize=False)  # raw units for the picture
+    if args.index is None:
+        cloudy = ds.index[["count_ice", "count_mixed", "count_water"]].sum(axis=1).to_numpy()
+        args.index = int(np.argmax(cloudy))
     sample = ds[args.index]
     x, target = sample["x"].numpy(), sample["target"].numpy()
     bands = list(ds.band_names)
