@@ -1,14 +1,26 @@
-"""A small synthetic archive shared by the collocation end-to-end tests (one pass, four AHI slots)."""
+"""Synthetic archives shared by the collocation end-to-end tests (built once per session).
+
+- ``synthetic_archive``: a reduced disk (20 km pixels), one pass, four AHI slots, the scene's default
+  wind; plus a second copy of the granule under another orbit's name and a truncated one. Used for
+  the pipeline's plumbing (reports, layout, filters, workers, resume) and for the advection test.
+- ``calm_fine_archive``: the real 2 km grid and a scene without wind, so that the only things
+  between a profile and the truth its pixel shows are parallax, time matching and the pixel lookup.
+  Only the HSD segments the pass crosses are written, with the band values of the reduced render
+  repeated onto the 2 km grid (the labels, not the radiances, are under test there).
+"""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 START, END = "2018-10-01T03:50", "2018-10-01T04:30"
 REGION = "120,-40,160,40"
+FINE_REGION = "130,-15,150,15"
+PATCH_MARGIN_ROWS = 24  # patch half-size (8 at P = 16) plus parallax and slack, in 2 km rows
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +38,42 @@ def synthetic_archive(tmp_path_factory):
     broken = src.with_name(src.name.replace("_65576_", "_65598_").replace("035853", "035852"))
     broken.write_bytes(src.read_bytes()[: src.stat().st_size // 3])
     return {"root": root, "archive": archive, "granule": src, "twin": twin, "broken": broken}
+
+
+@pytest.fixture(scope="session")
+def calm_fine_archive(tmp_path_factory):
+    """A windless scene on the full-resolution 2 km AHI grid: one granule, the slots and segments it needs."""
+    from cloudbench.products.geostationary import geometry_for
+    from cloudbench.synthetic.ahi_hsd import write_ahi_slot
+    from cloudbench.synthetic.archive import write_archive
+    from cloudbench.synthetic.parallax import apparent_lonlat
+    from cloudbench.synthetic.scene import Scene
+
+    scratch = tmp_path_factory.mktemp("calm_reduced")
+    scene = Scene(0, np.datetime64(START, "ns"), np.datetime64(END, "ns"), wind_ms=(0.0, 0.0))
+    reduction = 10
+    reduced = write_archive(scratch, start=START, end=END, region=FINE_REGION, imager="himawari",
+                            labels=("cldclass-lidar",), bands=("B13",), reduction=reduction, seed=0,
+                            max_dt_s=300, scene=scene)
+    root = tmp_path_factory.mktemp("calm_fine")
+    (granule,) = reduced.granules
+    dest = root / granule.path.relative_to(scratch)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(granule.path, dest)
+
+    fine = geometry_for(reduced.platform, 1)
+    track = granule.layers
+    top = np.nan_to_num(track.cloud_top_km, nan=0.0)
+    alon, alat = apparent_lonlat(track.longitude, track.latitude, top, fine.sub_lon)
+    cols, rows = fine.area().get_array_indices_from_lonlat(np.append(alon, track.longitude),
+                                                           np.append(alat, track.latitude))
+    rows = np.ma.compressed(rows)
+    seg_rows = fine.segment_lines(2.0)
+    segments = sorted({int(r // seg_rows) + 1 for r in np.concatenate(
+        [rows - PATCH_MARGIN_ROWS, rows + PATCH_MARGIN_ROWS]) if 0 <= r < fine.shape[0]})
+    for slot in reduced.slots:
+        values = np.repeat(np.repeat(slot.rendered.bands["B13"], reduction, axis=0), reduction, axis=1)
+        write_ahi_slot(root, platform=reduced.platform, slot_start=slot.slot_start, bands={"B13": values},
+                       geometry=fine, segments=segments)
+    return {"root": root, "scene": scene, "geometry": fine, "granule": dest, "region": FINE_REGION,
+            "segments": segments}
