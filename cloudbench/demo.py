@@ -423,13 +423,15 @@ def build_synthetic_benchmark(
     reduction: int = 10,
     patch_size: int = 16,
     seed: int = 0,
+    levels: str | None = None,
     progress: bool = False,
 ) -> Path:
     """Synthetic archive -> collocate -> build-splits into ``out`` (no servers, no training); returns DATASET/.
 
     The archive goes to ``out/source`` with the demo's layout and stamp, so a demo with the same
     days, bands, labels and seed can reuse it; collocate and build-splits run through the CLI group
-    exactly as the demo runs them.
+    exactly as the demo runs them. ``levels`` ("START:STOP:STEP" in km, collocate's ``--levels``)
+    replaces the default height grid, e.g. a coarser grid for a benchmark that must train in seconds.
     """
     settings = DemoSettings(days=days, bands=tuple(bands), labels=labels, reduction=reduction,
                             patch_size=patch_size, seed=seed)
@@ -439,7 +441,8 @@ def build_synthetic_benchmark(
     for path in (pairs, dataset):
         if path.exists():
             shutil.rmtree(path)
-    run_command(collocate_args(source, pairs, settings, progress))
+    grid_args = [] if levels is None else ["--levels", levels]
+    run_command(collocate_args(source, pairs, settings, progress) + grid_args)
     run_command(build_splits_args(pairs, dataset, settings))
     return dataset
 

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import pytest
 
+# A 20-level height grid (0-19.2 km in 0.96 km bins) instead of the product's 80 x 0.24 km: the
+# volumetric head's cost grows with the number of levels, and at 80 levels the trained-model benchmark
+# cannot train to convergence within the test-suite budget on a CI machine; the phase physics (cloud top
+# from the window brightness temperature, phase from the temperature at each height) is the same.
+PIPELINE_LEVELS = "0:19.2:0.96"
+
 
 @pytest.fixture(scope="session")
 def pipeline_dataset(tmp_path_factory):
     """DATASET/ built by synthetic archive -> collocate -> build-splits (cloudbench.demo).
 
-    Four days (every other day from 2018-10-01, one daytime pass each) over the paper region at
-    reduction 10, 16 x 16 patches, three bands that carry the phase signal (1.6 um, 10.4 um, 11.2 um):
-    about 230 samples, two days for training and one each for validation and test.
+    Six days (every other day from 2018-10-01, one daytime pass each) over the paper region at
+    reduction 10, 16 x 16 patches, three bands that carry the phase signal (1.6 um, 10.4 um, 11.2 um),
+    on the coarse ``PIPELINE_LEVELS`` grid: four days for training and one each for validation and
+    test (about 350 samples); building it takes about a minute.
     """
     from cloudbench.demo import build_synthetic_benchmark
 
-    return build_synthetic_benchmark(tmp_path_factory.mktemp("pipeline"), days=4, bands=("B05", "B13", "B14"),
-                                     reduction=10, patch_size=16, seed=0)
+    return build_synthetic_benchmark(tmp_path_factory.mktemp("pipeline"), days=6, bands=("B05", "B13", "B14"),
+                                     reduction=10, patch_size=16, seed=0, levels=PIPELINE_LEVELS)

@@ -5,7 +5,9 @@ The paper released no code; docs/architecture.md ("SGMAGNet") is the design this
 * a multi-scale 2-D encoder with attention gates on the decoder's skip connections;
 * dynamic height encoding: every height level has an embedding (sinusoidal + learned) that
   modulates the 2-D features per level with FiLM (scale and shift), conditioned on the pixel's own
-  features, which lifts a 2-D feature map into a volume;
+  features, which lifts a 2-D feature map into a volume; the pixel's own (normalised) inputs join
+  its decoder features there, because the 2-D path's GroupNorm normalises each patch and so removes
+  the absolute brightness temperature that places the cloud top and decides its phase;
 * multi-scale volumetric generation: the volume is built coarse-to-fine in height and space
   (Z/4 at P/4 -> Z/2 at P/2 -> Z at P), fused at each scale with the lifted decoder features, using
   factorised (vertical then horizontal) 3-D convolutions to stay cheap;
@@ -113,8 +115,10 @@ class SGMAGNet(PhaseVolumeModel):
             c = out
         self.vol_channels = [2 * v, v, v]  # volume widths at scales P/4, P/2, P
         self.height = HeightEncoding(spec.levels, emb_dim)
+        # the lift also sees the input itself (pooled to its scale): GroupNorm in the 2-D path normalises
+        # each patch, which removes its absolute brightness temperature, and phase is decided by it
         self.lift = nn.ModuleList(
-            HeightFiLM(f, cv, emb_dim) for f, cv in zip(dec_out, self.vol_channels, strict=True)
+            HeightFiLM(f + cin, cv, emb_dim) for f, cv in zip(dec_out, self.vol_channels, strict=True)
         )
         self.bridge = nn.ModuleList(
             nn.Conv3d(a, b, 1) for a, b in zip(self.vol_channels[:-1], self.vol_channels[1:], strict=True)
@@ -127,6 +131,7 @@ class SGMAGNet(PhaseVolumeModel):
         return max(1, math.ceil(self.spec.levels / 2**scale))
 
     def _forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        inputs = x
         skips = []
         for i, enc in enumerate(self.enc):
             x = enc(x)
@@ -142,7 +147,8 @@ class SGMAGNet(PhaseVolumeModel):
         volume = None
         for i, f in enumerate(feats):  # scales P/4, P/2, P
             z = self._levels_at(len(feats) - 1 - i)
-            lifted = self.lift[i](f, self.height(z))
+            raw = F.adaptive_avg_pool2d(inputs, f.shape[-2:])
+            lifted = self.lift[i](torch.cat([f, raw], dim=1), self.height(z))
             if volume is not None:
                 up = F.interpolate(volume, size=lifted.shape[-3:], mode="trilinear", align_corners=False)
                 lifted = lifted + self.bridge[i - 1](up)

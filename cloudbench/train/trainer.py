@@ -45,6 +45,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_fraction: float = 0.05
     dice_weight: float = 1.0
+    class_weight_power: float = 0.5  # 1 = inverse frequency; see cloudbench.train.losses.class_weights
     grad_clip: float = 1.0
     patience: int = 6
     seed: int = 0
@@ -57,6 +58,8 @@ class TrainConfig:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise UserError(f"--lr must be positive, got {self.lr}")
+        if self.class_weight_power < 0:
+            raise UserError(f"--class-weight-power must be >= 0, got {self.class_weight_power}")
         if self.num_workers < 0:
             raise UserError(f"--num-workers must be >= 0, got {self.num_workers}")
 
@@ -163,7 +166,9 @@ class Trainer:
             levels=len(self.data_info["height_edges_km"]) - 1,
             size=config.size,
         ).to(self.device)
-        self.loss_fn = SparsePhaseLoss(class_weights(self.data_info["class_counts"]), config.dice_weight).to(self.device)
+        self.loss_fn = SparsePhaseLoss(
+            class_weights(self.data_info["class_counts"], power=config.class_weight_power), config.dice_weight
+        ).to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
         total = steps_per_epoch * config.epochs
