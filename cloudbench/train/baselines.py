@@ -18,16 +18,36 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
-from cloudbench.config import CLEAR, ICE, MIXED, NUM_CLASSES, UNLABELED, WATER
+from cloudbench.config import (
+    CLEAR,
+    FREEZING_K,
+    HOMOGENEOUS_FREEZING_K,
+    ICE,
+    LAPSE_K_PER_KM,
+    MIXED,
+    NUM_CLASSES,
+    TROPOPAUSE_K,
+    UNLABELED,
+    WATER,
+)
 from cloudbench.errors import UserError
+from cloudbench.products import abi_l1b, ahi_hsd
 
-# Window bands by name, best first: AHI B14 / ABI C14 (11.2 um), then B13 / C13 (10.4 / 10.3 um).
-# Local table until products/ exposes band wavelengths; keep in step with the AHI and ABI band tables.
-WINDOW_BANDS = ("B14", "C14", "B13", "C13")
-LAPSE_K_PER_KM = 6.5  # standard atmosphere, troposphere
-TROPOPAUSE_K = 216.65
-FREEZING_K = 273.15
-HOMOGENEOUS_FREEZING_K = 235.15  # -38 C: below it no liquid water survives
+
+def _window_bands() -> tuple[str, ...]:
+    """IR window bands by name, best first: the 11.2 um window, then the 10.4 um one (AHI and ABI).
+
+    Read from the products' band tables so the rule follows them; the cleaner window (least water
+    vapour absorption) gives the cloud-top temperature the rule turns into a height.
+    """
+    order = []
+    for target_um in (11.2, 10.35):
+        for table in (ahi_hsd.BANDS, abi_l1b.BANDS):
+            order.append(min(table, key=lambda name, t=table: abs(t[name].wavelength_um - target_um)))
+    return tuple(order)
+
+
+WINDOW_BANDS = _window_bands()
 BT_THRESHOLDS_K = tuple(float(t) for t in np.arange(2.0, 32.0, 2.0))  # below the clear-sky BT
 DEPTHS_KM = (0.5, 1.0, 2.0, 3.0, 5.0, 8.0)
 

@@ -13,13 +13,21 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from cloudbench.config import AUX_NAMES, CLEAR, ICE, MIXED, NUM_CLASSES, UNLABELED, WATER
+from cloudbench.config import (
+    AUX_NAMES,
+    CLEAR,
+    FREEZING_K,
+    HOMOGENEOUS_FREEZING_K,
+    ICE,
+    LAPSE_K_PER_KM,
+    MIXED,
+    NUM_CLASSES,
+    TROPOPAUSE_K,
+    UNLABELED,
+    WATER,
+)
 
 TOY_BANDS = tuple(f"B{i:02d}" for i in range(1, 17))  # AHI band names; B13/B14 are the 10.4/11.2 um windows
-LAPSE_K_PER_KM = 6.5
-TROPOPAUSE_K = 216.65
-FREEZING_K = 273.15
-HOMOGENEOUS_FREEZING_K = 235.15
 ATTENUATION_TAU = 3.0
 
 
