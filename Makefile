@@ -26,6 +26,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all --out benchmarks/results
+	$(PY) -m benchmarks.report
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check cloudbench tests benchmarks
