@@ -30,6 +30,8 @@ from cloudbench.sources.layouts import Layout
 
 log = logging.getLogger(__name__)
 
+READ_BLOCK_BYTES = 16 * CHUNK_BYTES
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -123,7 +125,9 @@ class FsspecStore(Store):
     def open_stream(self, relpath: str, offset: int = 0) -> ByteStream:
         path = self.remote_path(relpath)
         try:
-            f = self.fs.open(path, "rb", block_size=CHUNK_BYTES)
+            # Object stores answer one ranged GET per block: a block of many chunks keeps requests
+            # few for large objects, while the fetcher still writes (and can resume) chunk by chunk.
+            f = self.fs.open(path, "rb", block_size=READ_BLOCK_BYTES)
             if offset:
                 f.seek(offset)
         except FileNotFoundError as exc:
