@@ -117,6 +117,19 @@ def _wrap_lon(lon: np.ndarray) -> np.ndarray:
     return (lon + 180.0) % 360.0 - 180.0
 
 
+def _read_records(h: Hdf4File):
+    """Flags and the per-record columns both full readers need, checked to agree in length.
+
+    Returns (flags, latitude, longitude, record time as datetime64[ns], day/night flag).
+    """
+    flags = _read_flags(h)
+    lat, lon = _column(h, vfm.SDS_LATITUDE), _column(h, vfm.SDS_LONGITUDE)
+    utc = _column(h, vfm.SDS_PROFILE_UTC_TIME)
+    day_night = _column(h, vfm.SDS_DAY_NIGHT)
+    _check_records(h, flags.shape[0], Latitude=lat, Longitude=lon, Profile_UTC_Time=utc, Day_Night_Flag=day_night)
+    return flags, lat, lon, vfm.profile_utc_time_to_datetime64(utc), day_night
+
+
 def _shot_geolocation(h: Hdf4File, n_records: int, record_time: np.ndarray, lat: np.ndarray, lon: np.ndarray):
     """Per-shot (time, lat, lon): the ss* SDS when the file has them (V4), else interpolated (V3).
 
@@ -179,13 +192,8 @@ def read_vfm_native(path: str | Path) -> xr.Dataset:
     """
     path = Path(path)
     with open_hdf4(path, product=vfm.PRODUCT) as h:
-        flags = _read_flags(h)
+        flags, lat, lon, record_time, day_night = _read_records(h)
         n = flags.shape[0]
-        lat, lon = _column(h, vfm.SDS_LATITUDE), _column(h, vfm.SDS_LONGITUDE)
-        utc = _column(h, vfm.SDS_PROFILE_UTC_TIME)
-        day_night = _column(h, vfm.SDS_DAY_NIGHT)
-        _check_records(h, n, Latitude=lat, Longitude=lon, Profile_UTC_Time=utc, Day_Night_Flag=day_night)
-        record_time = vfm.profile_utc_time_to_datetime64(utc)
         times, shot_lat, shot_lon = _shot_geolocation(h, n, record_time, lat, lon)
         record_vars = {
             "record_time": ("record", record_time),
@@ -231,13 +239,9 @@ def read_vfm(path: str | Path, grid: HeightGrid = config.DEFAULT_GRID) -> xr.Dat
     """
     path = Path(path)
     with open_hdf4(path, product=vfm.PRODUCT) as h:
-        flags = _read_flags(h)
+        flags, lat, lon, record_time, day_night = _read_records(h)
         n = flags.shape[0]
-        lat, lon = _column(h, vfm.SDS_LATITUDE), _column(h, vfm.SDS_LONGITUDE)
-        utc = _column(h, vfm.SDS_PROFILE_UTC_TIME)
-        day_night = _column(h, vfm.SDS_DAY_NIGHT)
-        _check_records(h, n, Latitude=lat, Longitude=lon, Profile_UTC_Time=utc, Day_Night_Flag=day_night)
-        times, shot_lat, shot_lon = _shot_geolocation(h, n, vfm.profile_utc_time_to_datetime64(utc), lat, lon)
+        times, shot_lat, shot_lon = _shot_geolocation(h, n, record_time, lat, lon)
     phase = regrid_records(flags_to_classes(flags), grid)
     n_shots = n * vfm.SHOTS_PER_RECORD
     ds = xr.Dataset(
