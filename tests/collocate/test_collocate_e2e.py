@@ -189,8 +189,8 @@ def stored_pixels(root: Path, out: Path) -> tuple[np.ndarray, np.ndarray, np.nda
     return rows[first], cols[first], labels[first], times[first]
 
 
-def truth_with_uniformity(scene, geometry, rows, cols, times, grid) -> tuple[np.ndarray, np.ndarray]:
-    """The truth the imager sees at each pixel centre, and whether it is the same all over the pixel.
+def truth_over_footprint(scene, geometry, rows, cols, times, grid) -> tuple[np.ndarray, np.ndarray]:
+    """The truth the imager sees at each pixel centre (N, Z) and at SUB x SUB points over it (N, SUB*SUB, Z).
 
     A pixel that a cloud edge, a phase boundary or a layer boundary crossing a bin edge runs through
     has no single truth column: the profiles inside it and its centre may legitimately differ.
@@ -206,8 +206,13 @@ def truth_with_uniformity(scene, geometry, rows, cols, times, grid) -> tuple[np.
     sub_rows = (rows[:, None] * SUB + i.ravel()[None, :]).ravel()
     sub_cols = (cols[:, None] * SUB + j.ravel()[None, :]).ravel()
     sub = scene.apparent_truth(fine, sub_rows, sub_cols, np.repeat(line_times, SUB), grid)
-    uniform = (sub.reshape(rows.size, SUB * SUB, -1) == centre[:, None, :]).all(axis=(1, 2))
-    return centre, uniform
+    return centre, sub.reshape(rows.size, SUB * SUB, -1)
+
+
+def truth_with_uniformity(scene, geometry, rows, cols, times, grid) -> tuple[np.ndarray, np.ndarray]:
+    """The truth at each pixel centre, and whether it is the same all over the pixel."""
+    centre, sub = truth_over_footprint(scene, geometry, rows, cols, times, grid)
+    return centre, (sub == centre[:, None, :]).all(axis=(1, 2))
 
 
 def test_labels_match_the_truth_the_imager_sees(calm_runs, calm_fine_archive):
@@ -216,32 +221,41 @@ def test_labels_match_the_truth_the_imager_sees(calm_runs, calm_fine_archive):
     On the 2 km grid without wind, a profile's own column equals the truth at its apparent position
     for all but the few hidden behind a taller neighbour's displaced top, so what remains between a
     label and the truth at the pixel centre is the pixel itself: rays lie up to 0.7 pixel from the
-    centre, and where a cloud edge, a phase boundary or a layer boundary crossing a bin edge runs
-    through the pixel, the centre may show a different column than the rays (about 1 % of pixels).
-    Those pixels have no single truth column; the criterion is held on every pixel that has one.
+    centre, and where a cloud edge, a phase boundary or a layer top crossing a bin edge runs through
+    the pixel (about 4 % of track pixels here), the centre may show another column than the rays.
+    Three measures, each compared with the run without the parallax shift:
+    - on pixels with a single truth column over the whole footprint, the label must be that column;
+    - on every labeled pixel, the label must be a column the truth takes somewhere in the footprint;
+    - on every labeled pixel, the label against the centre alone (sub-pixel structure included).
     """
     arch = calm_fine_archive
     scores = {}
     for name, out in calm_runs.items():
         rows, cols, labels, times = stored_pixels(arch["root"], out)
-        truth, uniform = truth_with_uniformity(arch["scene"], arch["geometry"], rows, cols, times, DEFAULT_GRID)
+        centre, sub = truth_over_footprint(arch["scene"], arch["geometry"], rows, cols, times, DEFAULT_GRID)
+        uniform = (sub == centre[:, None, :]).all(axis=(1, 2))
         labeled = (labels != 255).any(axis=1)
-        equal = (labels == truth).all(axis=1)
+        equal = (labels == centre).all(axis=1)
+        in_footprint = equal | (sub == labels[:, None, :]).all(axis=2).any(axis=1)
         scores[name] = {
             "pixels": int(labeled.sum()),
             "uniform": float(uniform[labeled].mean()),
             "equal_where_uniform": float(equal[labeled & uniform].mean()),
-            "equal_all": float(equal[labeled].mean()),
+            "in_footprint": float(in_footprint[labeled].mean()),
+            "equal_centre": float(equal[labeled].mean()),
         }
     print(scores)
     with_px, without_px = scores["parallax"], scores["no_parallax"]
     assert with_px["pixels"] > 500, scores
-    # the acceptance criterion: the full stored column equals the truth at that imager pixel
-    assert with_px["equal_where_uniform"] >= 0.99, scores
+    # where the pixel has one truth column, the stored column is it (one pixel in a thousand may not be)
+    assert with_px["equal_where_uniform"] >= 0.998, scores
+    # every other label is a column the pixel really contains: the mismatches are sub-pixel structure
+    assert with_px["in_footprint"] >= 0.995, scores
     # pixels straddling a truth boundary are few (a 2 km pixel, rays 1.1 km apart)
     assert with_px["uniform"] >= 0.95, scores
-    assert with_px["equal_all"] >= 0.97, scores
-    assert without_px["equal_where_uniform"] < with_px["equal_where_uniform"] - 0.005, scores
+    assert with_px["equal_centre"] >= 0.98, scores
+    for key in ("equal_where_uniform", "in_footprint", "equal_centre"):
+        assert without_px[key] < with_px[key] - 0.005, (key, scores)
 
 
 def test_no_parallax_moves_high_cloud_profiles_by_the_geometric_displacement(calm_runs, calm_fine_archive):
