@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from cloudbench.checksums import sha256_file
 from cloudbench.collocate.geometry import pixel_indices, satellite_zenith
 from cloudbench.collocate.jobs import Job
 from cloudbench.collocate.labels import class_counts
@@ -25,7 +26,7 @@ from cloudbench.collocate.report import DROP_RULES
 from cloudbench.collocate.timing import choose_slots
 from cloudbench.config import AUX_NAMES, DEFAULT_GRID, MAX_DT_S, MAX_SZA_DEG, PATCH_SIZE, HeightGrid, Region
 from cloudbench.config import NUM_CLASSES as _NUM_CLASSES
-from cloudbench.errors import CloudbenchError
+from cloudbench.errors import CloudbenchError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,6 @@ def _read_profiles(path: str, label_product: str, grid: HeightGrid):
 
 
 def _run(job: Job, cfg: CollocateConfig) -> dict:
-    from cloudbench.collocate.imager_access import SlotReader
 
     p = cfg.patch_size
     prof = _read_profiles(job.granule, cfg.labels, cfg.grid)
@@ -131,11 +131,12 @@ def _run(job: Job, cfg: CollocateConfig) -> dict:
         wanted = DAY if cfg.day_night == "day" else NIGHT
         keep = apply("day_night", keep, day_night == wanted)
 
-    readers = [SlotReader(slot, cfg.bands) for slot in job.slots] if keep.any() else []
+    bad_files: list[dict] = []
+    readers = _open_slots(job, cfg, bad_files) if keep.any() else []
     readers = [r for r in readers if r.same_grid(readers[0])]
     entry = {
         "job_id": job.job_id, "status": "done", "granule": job.granule, "n_profiles": n,
-        "slots": [r.slot.slot_id for r in readers],
+        "slots": [r.slot.slot_id for r in readers], "bad_files": bad_files,
     }
     meta = {
         "granule_id": str(prof.attrs.get("granule_id", Path(job.granule).stem)),
@@ -160,7 +161,7 @@ def _run(job: Job, cfg: CollocateConfig) -> dict:
         sza = satellite_zenith(geometry, app_lon, app_lat)
     sub_keep = apply("sat_zenith", sub_keep, sza <= cfg.max_sza)
 
-    line_times = [r.line_times(rows[sub_keep]) for r in readers]
+    line_times = [_slot_line_times(r, rows[sub_keep], bad_files) for r in readers]
     slot, dt = choose_slots(time[idx], np.where(sub_keep, rows, -1), line_times, cfg.max_dt_s)
     sub_keep = apply("time", sub_keep, slot >= 0)
 
@@ -177,7 +178,19 @@ def _run(job: Job, cfg: CollocateConfig) -> dict:
         "time": time[idx[m]], "lon": lon[idx[m]], "lat": lat[idx[m]], "dt": dt[m], "shift": shift[m],
         "sza": sza[m], "day_night": day_night[idx[m]],
     }
-    arrays, rows_meta, files = _cut_samples(plans, track, profile_info, readers, line_times, cfg, n_levels)
+    arrays, rows_meta, files, lost_slots = _cut_samples(plans, track, profile_info, readers, line_times, cfg,
+                                                        n_levels, bad_files)
+    if lost_slots:  # a slot whose band data would not decode: its samples go, the rest of the job stays
+        keep_plan = np.array([pl.slot not in lost_slots for pl in plans], dtype=bool)
+        in_kept, in_lost = np.zeros(track.n, dtype=bool), np.zeros(track.n, dtype=bool)
+        for pl, ok in zip(plans, keep_plan, strict=True):
+            (in_kept if ok else in_lost)[pl.members] = True
+        n_lost = int((in_lost & ~in_kept)[track.pixel_of_profile].sum())
+        dropped["imager_file"] += n_lost
+        entry["n_profiles_used"] -= n_lost
+        plans = [pl for pl, ok in zip(plans, keep_plan, strict=True) if ok]
+        rows_meta = [m_ for m_, ok in zip(rows_meta, keep_plan, strict=True) if ok]
+        arrays = JobArrays(*(getattr(arrays, f.name)[keep_plan] for f in fields(JobArrays)))
     samples = []
     for k, (plan, info) in enumerate(zip(plans, rows_meta, strict=True)):
         samples.append({
@@ -185,11 +198,61 @@ def _run(job: Job, cfg: CollocateConfig) -> dict:
             "label_product": cfg.labels, "imager_files": files[plan.slot], "platform": readers[plan.slot].slot.platform,
             "patch_row0": plan.row0, "patch_col0": plan.col0, **info,
         })
+    entry["inputs"] = _inputs(job, prof, [readers[s] for s in sorted({pl.slot for pl in plans})])
     return _finish(job, cfg, entry, dropped, arrays, samples, band_names)
 
 
+def _inputs(job: Job, prof, readers: list) -> list[dict]:
+    """The archive files the job's samples were made from, with their sha256 (the manifest lists them).
+
+    The granule's checksum comes from its reader; imager files are hashed here, which costs a read of
+    the compressed bytes, far less than decoding them.
+    """
+    granule_sha = prof.attrs.get("sha256") or sha256_file(job.granule)
+    items = [{"name": Path(job.granule).name, "kind": "granule", "sha256": str(granule_sha)}]
+    for path in sorted({f for r in readers for f in r.files_used}, key=lambda f: Path(f).name):
+        items.append({"name": Path(path).name, "kind": "imager", "sha256": sha256_file(path)})
+    return items
+
+
+def _bad_file(exc: Exception, fallback: str) -> dict:
+    """The ledger's record of an imager file a job could not read: which file, and why."""
+    if isinstance(exc, CloudbenchError):
+        return {"file": str(exc.path or fallback), "reason": exc.message}
+    return {"file": str(getattr(exc, "filename", None) or fallback), "reason": f"{type(exc).__name__}: {exc}"}
+
+
+def _open_slots(job: Job, cfg: CollocateConfig, bad_files: list[dict]) -> list:
+    """A reader per slot whose headers can be read; an unreadable slot is left out and listed.
+
+    A damaged imager file costs its slot, not the job: the granule's profiles can still match the
+    slots before and after it. Options that no slot could satisfy (unknown bands) still stop the job.
+    """
+    from cloudbench.collocate.imager_access import SlotReader
+
+    readers = []
+    for slot in job.slots:
+        try:
+            readers.append(SlotReader(slot, cfg.bands))
+        except UserError:
+            raise
+        except Exception as exc:  # DataError from our readers, or the reader library's own error
+            bad_files.append(_bad_file(exc, slot.files[0] if slot.files else job.granule))
+    return readers
+
+
+def _slot_line_times(reader, rows: np.ndarray, bad_files: list[dict]) -> np.ndarray:
+    """The slot's per-line times; all NaT (nothing matches it) when a segment header is unreadable."""
+    try:
+        return reader.line_times(rows)
+    except Exception as exc:
+        bad_files.append(_bad_file(exc, reader.slot.files[0]))
+        return np.full(reader.area.height, np.datetime64("NaT"), dtype="datetime64[ns]")
+
+
 def _cut_samples(plans: list[PatchPlan], track, info: dict, readers, line_times, cfg: CollocateConfig,
-                 n_levels: int) -> tuple[JobArrays, list[dict], dict[int, str]]:
+                 n_levels: int, bad_files: list[dict]) -> tuple[JobArrays, list[dict], dict[int, str], set[int]]:
+    """Fill every plan's arrays and metadata, slot by slot; returns the slots whose band data failed."""
     from pyorbital.astronomy import sun_zenith_angle
 
     p = cfg.patch_size
@@ -203,13 +266,19 @@ def _cut_samples(plans: list[PatchPlan], track, info: dict, readers, line_times,
     )
     metas: list[dict] = [{} for _ in plans]
     files: dict[int, str] = {}
+    lost: set[int] = set()
     area, geometry = readers[0].area, readers[0].geometry
     pop = track.pixel_of_profile
     for s in sorted({pl.slot for pl in plans}):
         reader = readers[s]
         slot_plans = [(k, pl) for k, pl in enumerate(plans) if pl.slot == s]
-        reader.fill_patches([(pl.row0, pl.col0) for _, pl in slot_plans], p, xs := np.full(
-            (len(slot_plans), n_bands, p, p), np.nan, np.float32))
+        try:
+            reader.fill_patches([(pl.row0, pl.col0) for _, pl in slot_plans], p, xs := np.full(
+                (len(slot_plans), n_bands, p, p), np.nan, np.float32))
+        except Exception as exc:  # a damaged segment or band file of this slot
+            bad_files.append(_bad_file(exc, reader.slot.files[0]))
+            lost.add(s)
+            continue
         for j, (k, _) in enumerate(slot_plans):
             arrays.x[k] = xs[j]
         files[s] = ";".join(Path(f).name for f in reader.files_used)
@@ -251,7 +320,7 @@ def _cut_samples(plans: list[PatchPlan], track, info: dict, readers, line_times,
                 **class_counts(labels),
                 "date": str(t_mean.astype("datetime64[D]")),
             }
-    return arrays, metas, files
+    return arrays, metas, files, lost
 
 
 def _finish(job: Job, cfg: CollocateConfig, entry: dict, dropped: dict, arrays: JobArrays, samples: list[dict],

@@ -15,7 +15,7 @@ REPORT_JSON = "report.json"
 REPORT_TXT = "report.txt"
 
 DROP_RULES = (
-    "invalid_position", "region", "day_night", "off_disk", "sat_zenith", "time", "not_in_patch",
+    "invalid_position", "region", "day_night", "off_disk", "sat_zenith", "time", "not_in_patch", "imager_file",
 )  # fmt: skip
 """Why a profile does not end up in a sample, in the order the rules are applied."""
 
@@ -40,6 +40,10 @@ def build_report(ledger: dict[str, dict], *, resumed: int = 0) -> dict:
             ({"job_id": e["job_id"], "file": e.get("file"), "reason": e.get("reason")} for e in skipped),
             key=lambda d: d["job_id"],
         ),
+        "bad_imager_files": sorted(
+            ({"job_id": e["job_id"], **bad} for e in done for bad in e.get("bad_files", [])),
+            key=lambda d: (d["job_id"], d["file"]),
+        ),
     }
 
 
@@ -56,6 +60,9 @@ def render_text(report: dict) -> str:
     if report["skipped"]:
         lines.append("skipped jobs:")
         lines += [f"  {s['job_id']}: {s['file']}: {s['reason']}" for s in report["skipped"]]
+    if report.get("bad_imager_files"):
+        lines.append("unreadable imager files (their slot was left out; replace them and rerun into the same --out):")
+        lines += [f"  {b['job_id']}: {b['file']}: {b['reason']}" for b in report["bad_imager_files"]]
     return "\n".join(lines) + "\n"
 
 

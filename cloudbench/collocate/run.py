@@ -42,6 +42,15 @@ def dask_client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
         yield None
 
 
+def is_complete(entry: dict) -> bool:
+    """Whether a ledger entry needs no rerun: done, with every input read.
+
+    Skipped jobs and jobs that lost a slot to an unreadable imager file are tried again by the next
+    run into the same folder, so replacing the damaged file and rerunning completes the dataset.
+    """
+    return entry.get("status") == "done" and not entry.get("bad_files")
+
+
 def run_jobs(
     jobs: Sequence[Any],
     job_fn: JobFn,
@@ -56,12 +65,13 @@ def run_jobs(
     """Run ``job_fn(job, *args)`` for each job not yet in the ledger; append each result to it.
 
     ``job.job_id`` names a job; ``job_fn`` returns its ledger entry (with ``job_id`` and ``status``).
-    Returns the whole ledger afterwards and the number of jobs found already finished.
+    Returns the whole ledger afterwards and the number of jobs found already complete (see
+    :func:`is_complete`; the others are run again).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     clean_temporaries(out)
-    finished = read_ledger(out)
+    finished = {k for k, e in read_ledger(out).items() if is_complete(e)}
     todo = [job for job in jobs if job.job_id not in finished]
     resumed = len(jobs) - len(todo)
 
@@ -133,9 +143,10 @@ def collocate(
     wanted = {job.job_id for job in jobs}
     report = build_report({k: v for k, v in ledger.items() if k in wanted}, resumed=resumed)
     json_path, _ = write_report(out, report)
-    if report["jobs_skipped"]:
+    if report["jobs_skipped"] or report["bad_imager_files"]:
         raise PartialError(
-            f"{report['jobs_skipped']} of {len(jobs)} jobs skipped; {report['pairs']} pairs made",
-            skipped=report["skipped"], report=json_path,
+            f"{report['jobs_skipped']} of {len(jobs)} jobs skipped, {len(report['bad_imager_files'])} imager "
+            f"files unreadable; {report['pairs']} pairs made (rerun into the same --out after replacing them)",
+            skipped=report["skipped"] + report["bad_imager_files"], report=json_path,
         )
     return report

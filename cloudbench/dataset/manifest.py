@@ -13,6 +13,7 @@ import json
 import os
 from pathlib import Path
 
+from cloudbench.checksums import sha256_file  # noqa: F401  (re-exported: mf.sha256_file)
 from cloudbench.errors import DataError
 
 SCHEMA_VERSION = "1.0"
@@ -20,14 +21,6 @@ MANIFEST_NAME = "manifest.json"
 CREATED_FIELD = "created"
 HASH_FIELD = "manifest_sha256"
 _VOLATILE = (CREATED_FIELD, HASH_FIELD)
-
-
-def sha256_file(path: str | Path, block: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def canonical_bytes(doc: dict) -> bytes:

@@ -224,14 +224,3 @@ def open_hdf4(path: str | Path, *, product: str = "HDF4") -> Iterator[Hdf4File]:
         raise
     finally:
         handle.close()
-
-
-def file_sha256(path: str | Path, *, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, streamed (provenance attribute of every reader's output)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -305,37 +305,34 @@ def _lut(key: tuple) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def _space_mask(cfac: int, lfac: int, coff: float, loff: float, a_km: float, b_km: float, dist_km: float,
-                first_line: int, n_lines: int, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
-    """(Earth, space) masks: True where a pixel centre sees the Earth, as satpy's ``get_geostationary_mask``.
+def _packed_space(cfac: int, lfac: int, coff: float, loff: float, a_km: float, b_km: float, dist_km: float,
+                  first_line: int, n_lines: int, n_cols: int) -> np.ndarray:
+    """Space pixels of a segment (True beyond the limb), bit-packed along columns.
 
-    Scan angles of pixel centres: column c (1-based) at (c - COFF) / (CFAC / 2**16) degrees, line l
-    at (LOFF - l) / (LFAC / 2**16) degrees north; the limb ellipse has half-axes
-    arccos(sqrt(1 - r**2 / d**2)) for r = equatorial and polar radius, d the satellite's distance.
+    Same test as satpy's ``get_geostationary_mask``: scan angles of pixel centres, column c (1-based)
+    at (c - COFF) / (CFAC / 2**16) degrees, line l at (LOFF - l) / (LFAC / 2**16) degrees north, inside
+    the limb ellipse of half-axes arccos(sqrt(1 - r**2 / d**2)) for r = equatorial and polar radius,
+    d the satellite's distance. Packed because the cache holds one per segment and resolution a job
+    touches: a 0.5 km segment's plain boolean mask is 48 MB, packed 6 MB.
     """
     x = np.deg2rad((np.arange(1, n_cols + 1) - np.float64(np.float32(coff))) / (cfac / 2**16))
     y = np.deg2rad((np.float64(np.float32(loff)) - (first_line + np.arange(1, n_lines + 1))) / (lfac / 2**16))
     xmax = math.acos(math.sqrt(1 - a_km**2 / dist_km**2))
     ymax = math.acos(math.sqrt(1 - b_km**2 / dist_km**2))
-    mask = (x[None, :] / xmax) ** 2 + (y[:, None] / ymax) ** 2 <= 1
-    space = ~mask
-    mask.setflags(write=False)
-    space.setflags(write=False)
-    return mask, space
+    packed = np.packbits((x[None, :] / xmax) ** 2 + (y[:, None] / ymax) ** 2 > 1, axis=1)
+    packed.setflags(write=False)
+    return packed
 
 
-def space_mask(header: dict[str, Any]) -> np.ndarray:
-    """Earth-disk mask (lines, columns) of the segment described by ``header``."""
-    return _masks(header)[0]
-
-
-def _masks(header: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def _space(header: dict[str, Any]) -> np.ndarray:
+    """Boolean (lines, columns) mask of the segment's pixels that see space, not the Earth."""
     p = header["projection"]
-    return _space_mask(
+    packed = _packed_space(
         int(p["cfac"]), int(p["lfac"]), float(p["coff"]), float(p["loff"]),
         float(p["earth_equatorial_radius"]), float(p["earth_polar_radius"]), float(p["distance_from_earth_centre"]),
         int(header["first_line"]), int(header["n_lines"]), int(header["n_columns"]),
     )
+    return np.unpackbits(packed, axis=1, count=int(header["n_columns"])).view(bool)
 
 
 # --- fast segment decode ------------------------------------------------------------------------
@@ -376,7 +373,7 @@ def read_hsd_segment(
         return header["first_line"], counts.copy(), header["line_times"]
     values = _lut(_calibration_key(header))[counts]
     if mask_space:
-        np.copyto(values, np.float32(np.nan), where=_masks(header)[1])
+        np.copyto(values, np.float32(np.nan), where=_space(header))
     return header["first_line"], values, header["line_times"]
 
 

@@ -15,11 +15,12 @@ import numpy as np
 import xarray as xr
 
 from cloudbench import config
+from cloudbench.checksums import sha256_file
 from cloudbench.config import CLEAR, ICE, UNLABELED, WATER, HeightGrid
 from cloudbench.errors import DataError
 from cloudbench.products import calipso_vfm as vfm
 from cloudbench.readers import regrid
-from cloudbench.readers._hdf4 import Hdf4File, file_sha256, open_hdf4
+from cloudbench.readers._hdf4 import Hdf4File, open_hdf4
 
 
 def _class_lookup() -> np.ndarray:
@@ -255,7 +256,7 @@ def read_vfm(path: str | Path, grid: HeightGrid = config.DEFAULT_GRID) -> xr.Dat
             "cloud_top_height": ("profile", regrid.cloud_top_height(phase, grid)),
         },
         coords={"height": ("height", grid.centres_km)},
-        attrs={**_file_attrs(path), "sha256": file_sha256(path), "height_edges_km": [float(e) for e in grid.edges_km]},
+        attrs={**_file_attrs(path), "sha256": sha256_file(path), "height_edges_km": [float(e) for e in grid.edges_km]},
     )
     ds["height"].attrs["units"] = "km"
     ds["cloud_top_height"].attrs["units"] = "m"

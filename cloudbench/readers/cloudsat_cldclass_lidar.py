@@ -22,11 +22,12 @@ import numpy as np
 import xarray as xr
 
 from cloudbench import config
+from cloudbench.checksums import sha256_file
 from cloudbench.config import ICE, MIXED, UNLABELED, WATER, HeightGrid
 from cloudbench.errors import DataError
 from cloudbench.products import cloudsat_cldclass_lidar as cs
 from cloudbench.readers import regrid
-from cloudbench.readers._hdf4 import Hdf4File, file_sha256, open_hdf4
+from cloudbench.readers._hdf4 import Hdf4File, open_hdf4
 
 _PHASE_TO_CLASS = {cs.PHASE_ICE: ICE, cs.PHASE_MIXED: MIXED, cs.PHASE_WATER: WATER}
 
@@ -228,7 +229,7 @@ def read_cldclass_lidar(path: str | Path, grid: HeightGrid = config.DEFAULT_GRID
             "cloud_top_height": ("profile", regrid.cloud_top_height(phase, grid)),
         },
         coords={"height": ("height", grid.centres_km)},
-        attrs={**native.attrs, "sha256": file_sha256(path), "height_edges_km": [float(e) for e in grid.edges_km]},
+        attrs={**native.attrs, "sha256": sha256_file(path), "height_edges_km": [float(e) for e in grid.edges_km]},
     )
     ds["height"].attrs["units"] = "km"
     ds["cloud_top_height"].attrs["units"] = "m"

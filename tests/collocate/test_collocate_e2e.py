@@ -87,6 +87,40 @@ def test_corrupt_granule_is_skipped_and_reported(serial_run, synthetic_archive):
     assert sorted(e["status"] for e in ledger) == ["done", "done", "skipped"]
 
 
+def test_unreadable_imager_segment_costs_its_slot_not_the_job(synthetic_archive, tmp_path):
+    """A damaged HSD segment: its slot is left out and listed, the jobs finish, exit 3; once the file
+    is replaced, a rerun into the same folder redoes those jobs and ends as a clean run would."""
+    root = good_archive(synthetic_archive, tmp_path)
+    clean = tmp_path / "clean"
+    assert run_cli(root, clean) == 0
+    clean_table, clean_arrays = load_pairs(clean)
+    used = clean_table["imager_files"].str.split(";").explode().value_counts().index[0]
+    (segment,) = root.rglob(used)
+    original = segment.read_bytes()
+    segment.write_bytes(original[: len(original) // 3])
+
+    out = tmp_path / "damaged"
+    assert run_cli(root, out) == 3
+    report = json.loads((out / "report.json").read_text())
+    assert report["jobs_done"] == 2 and report["jobs_skipped"] == 0
+    assert {Path(b["file"]).name for b in report["bad_imager_files"]} == {used}
+    assert all(b["reason"] for b in report["bad_imager_files"])
+    assert used in (out / "report.txt").read_text()
+    table, _ = load_pairs(out)
+    assert 0 < len(table) and not table["imager_files"].str.contains(used, regex=False).any()
+    assert set(table["imager_files"]) < set(clean_table["imager_files"])
+
+    segment.write_bytes(original)
+    assert run_cli(root, out) == 0
+    table, arrays = load_pairs(out)
+    pd.testing.assert_frame_equal(table, clean_table)
+    for job, a in clean_arrays.items():
+        for name, values in a.items():
+            np.testing.assert_array_equal(arrays[job][name], values, err_msg=f"{job}/{name}")
+    report = json.loads((out / "report.json").read_text())
+    assert report["bad_imager_files"] == [] and report["pairs"] == len(clean_table)
+
+
 def test_pairs_layout_matches_the_contract(serial_run):
     from cloudbench.collocate.pairs_store import SAMPLE_COLUMNS
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -59,19 +61,24 @@ def test_local_workers_and_existing_scheduler_match_serial(synthetic_archive, se
 
 
 def test_killed_run_resumes_to_identical_output(synthetic_archive, serial, tmp_path, monkeypatch):
+    """Killed during its third job: the rerun does not redo the finished job, retries the skipped one
+    (its file may have been replaced since) and runs the rest."""
     out = tmp_path / "killed"
     seen = []
 
-    def dies_on_second(job, cfg):
-        if seen:
-            raise KeyboardInterrupt  # the process is stopped while the second job runs
+    def dies_on_third(job, cfg):
+        if len(seen) == 2:
+            raise KeyboardInterrupt  # the process is stopped while the third job runs
         seen.append(job.job_id)
         return collocate_job(job, cfg)
 
-    monkeypatch.setattr("cloudbench.collocate.pairing.collocate_job", dies_on_second)
+    monkeypatch.setattr("cloudbench.collocate.pairing.collocate_job", dies_on_third)
     with pytest.raises(KeyboardInterrupt):
         collocate(synthetic_archive["root"], config(out), progress=False)
-    assert len((out / "ledger.jsonl").read_text().splitlines()) == 1
+    before = [json.loads(line) for line in (out / "ledger.jsonl").read_text().splitlines()]
+    assert [e["job_id"] for e in before] == seen
+    assert sorted(e["status"] for e in before) == ["done", "skipped"]
+    finished = next(e["job_id"] for e in before if e["status"] == "done")
     monkeypatch.undo()
     redone = []
 
@@ -82,5 +89,5 @@ def test_killed_run_resumes_to_identical_output(synthetic_archive, serial, tmp_p
     monkeypatch.setattr("cloudbench.collocate.pairing.collocate_job", counting)
     with pytest.raises(PartialError):
         collocate(synthetic_archive["root"], config(out), progress=False)
-    assert seen[0] not in redone and len(redone) == 2
+    assert finished not in redone and len(redone) == 2
     assert_same(serial, snapshot(out))
