@@ -105,7 +105,6 @@ def _read_profiles(path: str, label_product: str, grid: HeightGrid):
 
 
 def _run(job: Job, cfg: CollocateConfig) -> dict:
-
     p = cfg.patch_size
     prof = _read_profiles(job.granule, cfg.labels, cfg.grid)
     n = int(prof.sizes["profile"])
