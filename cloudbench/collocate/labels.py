@@ -1,8 +1,10 @@
 """One label column per imager pixel from the profiles that fall into it.
 
 CALIPSO shots are 333 m apart and CloudSat rays about 1.1 km, so a 2 km pixel holds several profiles.
-Each height bin takes the class most profiles in that pixel give it (unlabeled bins do not vote);
-a bin no profile labels stays unlabeled. Ties go to the lowest class code, which keeps the rule
+Each height bin takes the class most profiles in that pixel give it, among the profiles that label it.
+A bin that fewer than half of the pixel's profiles label stays unlabeled, the horizontal twin of the
+vertical regridding rule: under a cloud that blinds the lidar in most of the pixel, the one shot that
+sees through a gap does not speak for the pixel. Ties go to the lowest class code, which keeps the rule
 deterministic and, since clear is 0, never invents a cloud from a split vote between clear and cloud.
 """
 
@@ -22,7 +24,7 @@ def majority_per_bin(phase: np.ndarray, group: np.ndarray, n_groups: int) -> np.
         n_groups: number of groups.
 
     Returns:
-        (n_groups, Z) uint8; 255 where no profile of the group labels that bin.
+        (n_groups, Z) uint8; 255 where fewer than half of the group's profiles label that bin.
     """
     phase = np.asarray(phase)
     group = np.asarray(group, dtype=np.int64)
@@ -33,7 +35,9 @@ def majority_per_bin(phase: np.ndarray, group: np.ndarray, n_groups: int) -> np.
     z_idx = np.broadcast_to(np.arange(z)[None, :], (n, z))[labeled]
     np.add.at(counts, (g_idx, z_idx, phase[labeled].astype(np.int64)), 1)
     out = counts.argmax(axis=-1).astype(np.uint8)
-    out[counts.sum(axis=-1) == 0] = UNLABELED
+    members = np.bincount(group, minlength=n_groups)[:, None]
+    n_labeled = counts.sum(axis=-1)
+    out[(n_labeled == 0) | (2 * n_labeled < members)] = UNLABELED
     return out
 
 

@@ -116,6 +116,17 @@ def test_majority_per_bin_ignores_unlabeled_and_breaks_ties_low():
     np.testing.assert_array_equal(out[1], [2, 2, 2, 2])
 
 
+def test_a_bin_most_profiles_cannot_see_stays_unlabeled():
+    """Six lidar shots in a pixel under an opaque layer: a shot seeing through a gap is not the pixel."""
+    phase = np.full((6, 4), 255, dtype=np.uint8)
+    phase[:, 0] = 1  # the ice top, seen by every shot
+    phase[0, 1] = 0  # one shot sees clear air below it
+    phase[:3, 2] = 3  # half of them see water
+    phase[:2, 3] = 0  # a third see clear
+    out = majority_per_bin(phase, np.zeros(6, dtype=np.int64), 1)
+    np.testing.assert_array_equal(out[0], [1, 255, 3, 255])
+
+
 def test_track_pixels_keep_track_order_and_vote():
     rows = np.array([5, 5, 6, 7, 7, 7])
     cols = np.array([9, 9, 9, 8, 8, 8])
