@@ -99,18 +99,3 @@ def test_vfm_labels_are_the_truth_the_lidar_sees(vfm_run):
     # the lidar stops at opaque layers: cloud bins beneath go unlabeled, they are not called clear
     assert scores["cloud_bins_labeled"] < 0.9, scores
     assert scores["cloud_bins_called_clear"] < 0.02, scores
-
-
-def _debug(vfm_run):
-    from pyresample.geometry import AreaDefinition
-    table, rows, cols, labels = _stored(vfm_run["out"])
-    scene, geometry = vfm_run["archive"].scene, vfm_run["archive"].geometry
-    area = geometry.area()
-    line_times = np.full(area.height, np.datetime64("2018-10-01T04:10", "ns"))
-    centre = scene.apparent_truth(geometry, rows, cols, line_times, DEFAULT_GRID)
-    lidar_truth = np.where(centre == MIXED, WATER, centre)
-    seen = (labels != UNLABELED) & (lidar_truth != UNLABELED)
-    agree = np.where(seen, labels == lidar_truth, True).all(axis=1)
-    f = lambda v: "".join(".ixw"[x] if x < 4 else "_" for x in v)
-    for k in np.flatnonzero(~agree)[:15]:
-        print("T", f(lidar_truth[k])); print("L", f(labels[k])); print()
