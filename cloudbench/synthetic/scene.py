@@ -494,6 +494,29 @@ class Scene:
         out[~np.isfinite(view.lon)] = UNLABELED
         return out
 
+    def footprint_truth(self, geometry, rows, cols, line_times, grid: HeightGrid,
+                        sub: int = 4) -> tuple[np.ndarray, np.ndarray]:
+        """The truth at each pixel's centre (N, Z) and at ``sub`` x ``sub`` points over the pixel (N, sub*sub, Z).
+
+        A pixel crossed by a cloud edge, a phase boundary or a cloud top passing a bin edge holds more
+        than one truth column, and no single label can be the pixel's; judging labels against the
+        truth needs to know which pixels those are. ``line_times`` is indexed by row, as for
+        :meth:`apparent_truth`.
+        """
+        from pyresample.geometry import AreaDefinition
+
+        rows = np.asarray(rows).ravel()
+        cols = np.asarray(cols).ravel()
+        area = geometry.area() if hasattr(geometry, "area") and callable(geometry.area) else geometry
+        centre = self.apparent_truth(geometry, rows, cols, line_times, grid)
+        fine = AreaDefinition("sub", "sub-pixels", "sub", area.crs, area.width * sub, area.height * sub,
+                              area.area_extent)
+        i, j = np.meshgrid(np.arange(sub), np.arange(sub), indexing="ij")
+        sub_rows = (rows[:, None] * sub + i.ravel()[None, :]).ravel()
+        sub_cols = (cols[:, None] * sub + j.ravel()[None, :]).ravel()
+        over = self.apparent_truth(fine, sub_rows, sub_cols, np.repeat(np.asarray(line_times), sub), grid)
+        return centre, over.reshape(rows.size, sub * sub, -1)
+
     def apparent_cloud_top_km(self, geometry, rows, cols, line_times) -> np.ndarray:
         """Cloud-top height (km) the imager sees at each pixel, NaN where clear or off the disk."""
         return self.apparent_view(geometry, rows, cols, line_times).cloud_top_km

@@ -77,8 +77,6 @@ def test_abi_labels_are_the_truth_the_imager_sees(abi_run):
     ABI has no per-line time stamps: lines are placed linearly between the file's scan start and end,
     which is also how the synthetic scan is rendered, so the truth is evaluated at those times.
     """
-    from pyresample.geometry import AreaDefinition
-
     from cloudbench.collocate.imager_access import SlotReader
     from cloudbench.collocate.jobs import ImagerSlot
 
@@ -105,14 +103,8 @@ def test_abi_labels_are_the_truth_the_imager_sees(abi_run):
 
     line_times = np.full(area.height, np.datetime64("NaT"), dtype="datetime64[ns]")
     line_times[rows] = times
-    centre = scene.apparent_truth(geometry, rows, cols, line_times, DEFAULT_GRID)
-    sub = 4
-    fine = AreaDefinition("sub", "sub-pixels", "sub", area.crs, area.width * sub, area.height * sub, area.area_extent)
-    i, j = np.meshgrid(np.arange(sub), np.arange(sub), indexing="ij")
-    sub_rows = (rows[:, None] * sub + i.ravel()[None, :]).ravel()
-    sub_cols = (cols[:, None] * sub + j.ravel()[None, :]).ravel()
-    over = scene.apparent_truth(fine, sub_rows, sub_cols, np.repeat(line_times, sub), DEFAULT_GRID)
-    uniform = (over.reshape(rows.size, sub * sub, -1) == centre[:, None, :]).all(axis=(1, 2))
+    centre, over = scene.footprint_truth(geometry, rows, cols, line_times, DEFAULT_GRID)
+    uniform = (over == centre[:, None, :]).all(axis=(1, 2))
     labeled = (labels != 255).any(axis=1)
     equal = (labels == centre).all(axis=1)
     print({"pixels": int(labeled.sum()), "uniform": float(uniform[labeled].mean()),

@@ -224,23 +224,10 @@ def stored_pixels(root: Path, out: Path) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def truth_over_footprint(scene, geometry, rows, cols, times, grid) -> tuple[np.ndarray, np.ndarray]:
-    """The truth the imager sees at each pixel centre (N, Z) and at SUB x SUB points over it (N, SUB*SUB, Z).
-
-    A pixel that a cloud edge, a phase boundary or a layer boundary crossing a bin edge runs through
-    has no single truth column: the profiles inside it and its centre may legitimately differ.
-    """
-    from pyresample.geometry import AreaDefinition
-
-    area = geometry.area()
-    line_times = np.full(area.height, np.datetime64("NaT"), dtype="datetime64[ns]")
+    """The truth at each pixel centre (N, Z) and at SUB x SUB points over it, from per-pixel line times."""
+    line_times = np.full(geometry.area().height, np.datetime64("NaT"), dtype="datetime64[ns]")
     line_times[rows] = times
-    centre = scene.apparent_truth(geometry, rows, cols, line_times, grid)
-    fine = AreaDefinition("sub", "sub-pixels", "sub", area.crs, area.width * SUB, area.height * SUB, area.area_extent)
-    i, j = np.meshgrid(np.arange(SUB), np.arange(SUB), indexing="ij")
-    sub_rows = (rows[:, None] * SUB + i.ravel()[None, :]).ravel()
-    sub_cols = (cols[:, None] * SUB + j.ravel()[None, :]).ravel()
-    sub = scene.apparent_truth(fine, sub_rows, sub_cols, np.repeat(line_times, SUB), grid)
-    return centre, sub.reshape(rows.size, SUB * SUB, -1)
+    return scene.footprint_truth(geometry, rows, cols, line_times, grid, sub=SUB)
 
 
 def truth_with_uniformity(scene, geometry, rows, cols, times, grid) -> tuple[np.ndarray, np.ndarray]:
