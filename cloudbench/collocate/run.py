@@ -125,24 +125,26 @@ def collocate(
     from cloudbench.collocate.pairs_store import CONFIG, write_json_atomic
     from cloudbench.collocate.report import build_report, write_report
     from cloudbench.errors import PartialError, UserError
+    from cloudbench.folder_lock import exclusive
 
     out = Path(cfg.out)
     config = cfg.to_json()
     config_path = out / CONFIG
-    if config_path.exists():
-        previous = json.loads(config_path.read_text(encoding="utf-8"))
-        if previous != json.loads(json.dumps(config, sort_keys=True, default=str)):
-            raise UserError(
-                "this PAIRS folder was made with other collocate options",
-                fix=f"use a new --out folder, or rerun with the options in {config_path}",
-            )
-    jobs = plan_jobs(archive, cfg.labels, cfg.imager, cfg.max_dt_s)
-    write_json_atomic(config_path, config)
-    ledger, resumed = run_jobs(jobs, collocate_job, out, args=(cfg,), workers=workers, scheduler=scheduler,
-                               progress=progress)
-    wanted = {job.job_id for job in jobs}
-    report = build_report({k: v for k, v in ledger.items() if k in wanted}, resumed=resumed)
-    json_path, _ = write_report(out, report)
+    with exclusive(out, "collocate"):
+        if config_path.exists():
+            previous = json.loads(config_path.read_text(encoding="utf-8"))
+            if previous != json.loads(json.dumps(config, sort_keys=True, default=str)):
+                raise UserError(
+                    "this PAIRS folder was made with other collocate options",
+                    fix=f"use a new --out folder, or rerun with the options in {config_path}",
+                )
+        jobs = plan_jobs(archive, cfg.labels, cfg.imager, cfg.max_dt_s)
+        write_json_atomic(config_path, config)
+        ledger, resumed = run_jobs(jobs, collocate_job, out, args=(cfg,), workers=workers, scheduler=scheduler,
+                                   progress=progress)
+        wanted = {job.job_id for job in jobs}
+        report = build_report({k: v for k, v in ledger.items() if k in wanted}, resumed=resumed)
+        json_path, _ = write_report(out, report)
     if report["jobs_skipped"] or report["bad_imager_files"]:
         raise PartialError(
             f"{report['jobs_skipped']} of {len(jobs)} jobs skipped, {len(report['bad_imager_files'])} imager "

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cloudbench.config import IMAGER_PLATFORMS, Region
 from cloudbench.errors import PartialError, UserError
+from cloudbench.folder_lock import exclusive
 from cloudbench.products import abi_l1b, ahi_hsd
 from cloudbench.sources.base import Catalog, RetryPolicy
 from cloudbench.sources.cloudsat_dpc import DPC_HOST, DPC_PORT, DpcSftpStore
@@ -114,20 +115,21 @@ def download(*, start: datetime, end: datetime, region: Region, imager: str, lab
         raise UserError(f"--end {end:%Y-%m-%d} is not after --start {start:%Y-%m-%d}", fix="give an --end after --start")
     opts = opts or SourceOptions()
     band_tuple = parse_bands(bands, imager)
-    imagers = imager_catalogs(imager, opts)
-    labels_cat = label_catalog(labels, opts, workers)
-    fetcher = Fetcher(out, workers=workers, retry=retry, progress=progress)
-    try:
-        planner = Planner(labels_cat, imagers, fetcher, band_tuple, max_dt_s=max_dt_s,
-                          reduction=geometry_reduction, track_reader=track_reader)
-        plan = planner.plan(start, end, region, imager)
-        imagery = None if dry_run else fetcher.fetch(plan.imager_jobs, desc="imagery")
-    finally:
-        labels_cat.close()
-        for cat in {id(c.store): c for c in imagers.values()}.values():
-            cat.close()
-    result = DownloadResult(plan, imagery, Path(out) / REPORT_NAME)
-    _write_report(result, dry_run)
+    with exclusive(out, "download"):
+        imagers = imager_catalogs(imager, opts)
+        labels_cat = label_catalog(labels, opts, workers)
+        fetcher = Fetcher(out, workers=workers, retry=retry, progress=progress)
+        try:
+            planner = Planner(labels_cat, imagers, fetcher, band_tuple, max_dt_s=max_dt_s,
+                              reduction=geometry_reduction, track_reader=track_reader)
+            plan = planner.plan(start, end, region, imager)
+            imagery = None if dry_run else fetcher.fetch(plan.imager_jobs, desc="imagery")
+        finally:
+            labels_cat.close()
+            for cat in {id(c.store): c for c in imagers.values()}.values():
+                cat.close()
+        result = DownloadResult(plan, imagery, Path(out) / REPORT_NAME)
+        _write_report(result, dry_run)
     if result.failed:
         raise PartialError(
             f"{len(result.failed)} file(s) could not be fetched: "
