@@ -34,7 +34,11 @@ from cloudbench.errors import PartialError, UserError
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def command(archive, region, out, workers, scheduler, labels, imager, bands, patch_size, max_dt, max_sza,
             day_night, no_parallax, levels, min_track, no_progress) -> None:
-    """Pair imager patches with the lidar/radar phase profiles crossing them (exit 3 if jobs were skipped)."""
+    """Pair imager patches with the lidar/radar phase profiles crossing them.
+
+    Exit 3 when a damaged granule skipped its job or a damaged imager file its slot; PAIRS/report.txt
+    lists them. Rerunning into the same --out redoes only those jobs (and any a kill interrupted).
+    """
     from cloudbench.collocate.pairing import CollocateConfig
     from cloudbench.collocate.report import render_text
     from cloudbench.collocate.run import collocate
