@@ -42,14 +42,25 @@ _SIZE_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
 
 
 class EarthdataSession(requests.Session):
-    """Keeps the authorisation on redirects between the data host and the Earthdata login host."""
+    """Keeps the authorisation on redirects between the data host and the Earthdata login host.
+
+    A protected granule URL answers with a redirect to the login host's OAuth page, which wants the
+    username and password, then redirects back to the data host with a code that buys a session
+    cookie. requests drops the Authorization header whenever the host changes, which breaks that
+    dance; here it is kept when either side of the hop is the login host, and dropped for any other
+    host change (credentials never leak to a third host).
+    """
+
+    def __init__(self, login_host: str = EARTHDATA_LOGIN_HOST):
+        super().__init__()
+        self.login_host = login_host
 
     def rebuild_auth(self, prepared_request, response):  # noqa: D102 (requests hook)
         headers = prepared_request.headers
         if "Authorization" in headers:
             old = urlparse(response.request.url).hostname
             new = urlparse(prepared_request.url).hostname
-            if old != new and EARTHDATA_LOGIN_HOST not in (old, new):
+            if old != new and self.login_host not in (old, new):
                 del headers["Authorization"]
 
 
@@ -90,6 +101,7 @@ class EarthdataCatalog(Catalog):
         cmr_url: str = CMR_URL,
         pool_size: int = 8,
         retry: RetryPolicy | None = None,
+        login_host: str = EARTHDATA_LOGIN_HOST,
     ):
         if concept_id is None:
             if version not in VFM_CONCEPT_IDS:
@@ -102,7 +114,7 @@ class EarthdataCatalog(Catalog):
         self.concept_id = concept_id
         self.cmr_url = cmr_url.rstrip("/")
         self.retry = retry or RetryPolicy()
-        self.session = EarthdataSession()
+        self.session = EarthdataSession(login_host)
         adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
