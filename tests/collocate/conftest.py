@@ -77,3 +77,33 @@ def calm_fine_archive(tmp_path_factory):
                        geometry=fine, segments=segments)
     return {"root": root, "scene": scene, "geometry": fine, "granule": dest, "region": FINE_REGION,
             "segments": segments}
+
+
+@pytest.fixture(scope="session")
+def calm_collocation(tmp_path_factory):
+    """Build a windless synthetic archive and run ``cloudbench collocate`` on it (16 x 16 patches).
+
+    Returns a function ``(start, end, region, imager, labels, bands)`` -> dict with the CLI's exit
+    ``code``, the archive ``root``, the ``archive`` object (scene and geometry), the PAIRS ``out``
+    folder and the sample ``table``.
+    """
+    import pandas as pd
+
+    from cloudbench.cli import main
+    from cloudbench.synthetic.archive import write_archive
+    from cloudbench.synthetic.scene import Scene
+
+    def run(start: str, end: str, region: str, imager: str, labels: str, bands: str) -> dict:
+        root = tmp_path_factory.mktemp(f"calm_{imager}_{labels}")
+        scene = Scene(0, np.datetime64(start, "ns"), np.datetime64(end, "ns"), wind_ms=(0.0, 0.0))
+        archive = write_archive(root, start=start, end=end, region=region, imager=imager, labels=(labels,),
+                                bands=tuple(bands.split(",")), reduction=10, seed=0, max_dt_s=300, scene=scene)
+        out = tmp_path_factory.mktemp(f"calm_{imager}_{labels}_pairs") / "pairs"
+        with pytest.raises(SystemExit) as exc:
+            main(["collocate", "--archive", str(root), "--region", region, "--out", str(out), "--labels", labels,
+                  "--imager", imager, "--bands", bands, "--patch-size", "16", "--no-progress"])
+        tables = [pd.read_parquet(p) for p in sorted((out / "samples").glob("*.parquet"))]
+        table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+        return {"code": exc.value.code, "root": root, "archive": archive, "out": out, "table": table}
+
+    return run

@@ -15,30 +15,16 @@ import pandas as pd
 import pytest
 import zarr
 
-from cloudbench.cli import main
 from cloudbench.config import DEFAULT_GRID
 
 START, END = "2019-10-01T18:55", "2019-10-01T19:35"
 REGION = "-100,-40,-50,40"
-P = 16
+P = 16  # the patch size calm_collocation runs with
 
 
 @pytest.fixture(scope="module")
-def abi_run(tmp_path_factory):
-    from cloudbench.synthetic.archive import write_archive
-    from cloudbench.synthetic.scene import Scene
-
-    root = tmp_path_factory.mktemp("abi_archive")
-    scene = Scene(0, np.datetime64(START, "ns"), np.datetime64(END, "ns"), wind_ms=(0.0, 0.0))
-    archive = write_archive(root, start=START, end=END, region=REGION, imager="goes-east",
-                            labels=("cldclass-lidar",), bands=("C13",), reduction=10, seed=0, max_dt_s=300,
-                            scene=scene)
-    out = tmp_path_factory.mktemp("abi_pairs") / "pairs"
-    with pytest.raises(SystemExit) as exc:
-        main(["collocate", "--archive", str(root), "--region", REGION, "--out", str(out), "--labels",
-              "cldclass-lidar", "--imager", "goes-east", "--bands", "C13", "--patch-size", str(P), "--no-progress"])
-    table = pd.concat([pd.read_parquet(p) for p in sorted((out / "samples").glob("*.parquet"))], ignore_index=True)
-    return {"code": exc.value.code, "root": root, "archive": archive, "out": out, "table": table}
+def abi_run(calm_collocation):
+    return calm_collocation(START, END, REGION, "goes-east", "cldclass-lidar", "C13")
 
 
 def _job_arrays(out: Path, job: str) -> dict[str, np.ndarray]:

@@ -14,28 +14,15 @@ import pandas as pd
 import pytest
 import zarr
 
-from cloudbench.cli import main
 from cloudbench.config import DEFAULT_GRID, MIXED, UNLABELED, WATER
 
 START, END = "2018-10-01T03:50", "2018-10-01T04:30"
 REGION = "120,-40,160,40"
-P = 16
 
 
 @pytest.fixture(scope="module")
-def vfm_run(tmp_path_factory):
-    from cloudbench.synthetic.archive import write_archive
-    from cloudbench.synthetic.scene import Scene
-
-    root = tmp_path_factory.mktemp("vfm_archive")
-    scene = Scene(0, np.datetime64(START, "ns"), np.datetime64(END, "ns"), wind_ms=(0.0, 0.0))
-    archive = write_archive(root, start=START, end=END, region=REGION, imager="himawari", labels=("vfm",),
-                            bands=("B13",), reduction=10, seed=0, max_dt_s=300, scene=scene)
-    out = tmp_path_factory.mktemp("vfm_pairs") / "pairs"
-    with pytest.raises(SystemExit) as exc:
-        main(["collocate", "--archive", str(root), "--region", REGION, "--out", str(out), "--labels", "vfm",
-              "--imager", "himawari", "--bands", "B13", "--patch-size", str(P), "--no-progress"])
-    return {"code": exc.value.code, "root": root, "archive": archive, "out": out}
+def vfm_run(calm_collocation):
+    return calm_collocation(START, END, REGION, "himawari", "vfm", "B13")
 
 
 def _stored(out: Path):
