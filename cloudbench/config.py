@@ -15,6 +15,9 @@ import numpy as np
 CLEAR, ICE, MIXED, WATER = 0, 1, 2, 3
 UNLABELED = 255
 CLASS_NAMES: dict[int, str] = {CLEAR: "clear", ICE: "ice", MIXED: "mixed", WATER: "water"}
+PHASE_COLOURS: dict[int, str] = {CLEAR: "#f2f2f2", ICE: "#3b7dd8", MIXED: "#a05fc4", WATER: "#2ca25f"}
+"""Colour of each class in every figure (curtains, quick-looks), so pictures read the same everywhere."""
+UNLABELED_COLOUR = "#9e9e9e"
 NUM_CLASSES = 4
 CLOUD_CLASSES = (ICE, MIXED, WATER)
 

@@ -20,9 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
 
-from cloudbench.config import CLASS_NAMES, UNLABELED  # noqa: E402
+from cloudbench.config import CLASS_NAMES, PHASE_COLOURS, UNLABELED, UNLABELED_COLOUR  # noqa: E402
 from cloudbench.dataset.loader import CloudbenchDataset  # noqa: E402
-from cloudbench.train.report import PHASE_COLOURS, UNLABELED_COLOUR  # noqa: E402
 
 
 def main() -> None:

@@ -31,9 +31,10 @@ from cloudbench.errors import PartialError, UserError
 @click.option("--levels", default=str(DEFAULT_GRID), show_default=True, help="Height grid START:STOP:STEP in km.")
 @click.option("--min-track", type=click.IntRange(min=1), default=None,
               help="Fewest matched track pixels in a patch (default: patch size / 2).")
+@click.option("--no-quicklook", is_flag=True, help="Skip PAIRS/quicklook.png (samples with their track drawn).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def command(archive, region, out, workers, scheduler, labels, imager, bands, patch_size, max_dt, max_sza,
-            day_night, no_parallax, levels, min_track, no_progress) -> None:
+            day_night, no_parallax, levels, min_track, no_quicklook, no_progress) -> None:
     """Pair imager patches with the lidar/radar phase profiles crossing them.
 
     Exit 3 when a damaged granule skipped its job or a damaged imager file its slot; PAIRS/report.txt
@@ -57,7 +58,8 @@ def command(archive, region, out, workers, scheduler, labels, imager, bands, pat
         parallax=not no_parallax, grid=grid, min_track=min_track,
     )
     try:
-        report = collocate(archive, cfg, workers=workers, scheduler=scheduler, progress=not no_progress)
+        report = collocate(archive, cfg, workers=workers, scheduler=scheduler, progress=not no_progress,
+                            quicklook=not no_quicklook)
     except PartialError as exc:
         if exc.report:
             click.echo(render_text(json.loads(Path(exc.report).read_text(encoding="utf-8"))), nl=False)

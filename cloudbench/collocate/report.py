@@ -60,6 +60,8 @@ def render_text(report: dict) -> str:
     if report["skipped"]:
         lines.append("skipped jobs:")
         lines += [f"  {s['job_id']}: {s['file']}: {s['reason']}" for s in report["skipped"]]
+    if report.get("quicklook"):
+        lines.append(f"quick look: {report['quicklook']} (the cloudiest samples, track drawn on the IR patch)")
     if report.get("bad_imager_files"):
         lines.append("unreadable imager files (their slot was left out; replace them and rerun into the same --out):")
         lines += [f"  {b['job_id']}: {b['file']}: {b['reason']}" for b in report["bad_imager_files"]]

@@ -113,8 +113,10 @@ def collocate(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: bool = True,
+    quicklook: bool = True,
 ) -> dict:
-    """The ``collocate`` stage: plan jobs from ARCHIVE/, run the missing ones, write the report.
+    """The ``collocate`` stage: plan jobs from ARCHIVE/, run the missing ones, write the report
+    (and, with ``quicklook``, PAIRS/quicklook.png).
 
     Raises ``PartialError`` (exit 3) after finishing every other job when some were skipped; the
     report lists each with its file and reason. A rerun with different options into a PAIRS/ that
@@ -144,6 +146,8 @@ def collocate(
                                    progress=progress)
         wanted = {job.job_id for job in jobs}
         report = build_report({k: v for k, v in ledger.items() if k in wanted}, resumed=resumed)
+        if quicklook and report["pairs"]:
+            report["quicklook"] = _quicklook(out)
         json_path, _ = write_report(out, report)
     if report["jobs_skipped"] or report["bad_imager_files"]:
         raise PartialError(
@@ -152,3 +156,15 @@ def collocate(
             skipped=report["skipped"] + report["bad_imager_files"], report=json_path,
         )
     return report
+
+
+def _quicklook(out: Path) -> str | None:
+    """Draw PAIRS/quicklook.png; a figure that fails to draw is logged, never fails the run."""
+    from cloudbench.collocate.quicklook import plot_quicklook
+
+    try:
+        path = plot_quicklook(out)
+    except Exception as exc:  # matplotlib backends and fonts vary by machine
+        log.warning("quick-look figure not drawn: %s: %s", type(exc).__name__, exc)
+        return None
+    return None if path is None else path.name

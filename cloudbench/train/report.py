@@ -12,10 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from cloudbench.config import CLASS_NAMES, UNLABELED
-
-PHASE_COLOURS = {0: "#f2f2f2", 1: "#3b7dd8", 2: "#a05fc4", 3: "#2ca25f"}  # clear, ice, mixed, water
-UNLABELED_COLOUR = "#9e9e9e"
+from cloudbench.config import CLASS_NAMES, PHASE_COLOURS, UNLABELED, UNLABELED_COLOUR
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

@@ -121,6 +121,19 @@ def test_unreadable_imager_segment_costs_its_slot_not_the_job(synthetic_archive,
     assert report["bad_imager_files"] == [] and report["pairs"] == len(clean_table)
 
 
+def test_quicklook_draws_the_cloudiest_samples_with_their_track(serial_run):
+    from matplotlib.image import imread
+
+    code, out, proc = serial_run
+    report = json.loads((out / "report.json").read_text())
+    assert report["quicklook"] == "quicklook.png" and "quicklook.png" in proc.stdout
+    image = imread(out / "quicklook.png")
+    assert image.shape[0] >= 4 * 300  # four samples, one row each
+    track = (image[..., 0] > 0.7) & (image[..., 1] < 0.3) & (image[..., 2] < 0.3)  # the red track line
+    ice = (np.abs(image[..., 0] - 0x3B / 255) < 0.03) & (np.abs(image[..., 2] - 0xD8 / 255) < 0.03)
+    assert track.sum() > 100 and ice.sum() > 1000  # the cloudiest samples carry ice in their curtains
+
+
 def test_pairs_layout_matches_the_contract(serial_run):
     from cloudbench.collocate.pairs_store import SAMPLE_COLUMNS
 
