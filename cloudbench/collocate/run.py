@@ -167,4 +167,4 @@ def _quicklook(out: Path) -> str | None:
     except Exception as exc:  # matplotlib backends and fonts vary by machine
         log.warning("quick-look figure not drawn: %s: %s", type(exc).__name__, exc)
         return None
-    return None if path is None else path.name
+    return None if path is None else str(path)

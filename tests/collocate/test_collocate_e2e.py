@@ -126,7 +126,7 @@ def test_quicklook_draws_the_cloudiest_samples_with_their_track(serial_run):
 
     code, out, proc = serial_run
     report = json.loads((out / "report.json").read_text())
-    assert report["quicklook"] == "quicklook.png" and "quicklook.png" in proc.stdout
+    assert report["quicklook"] == str(out / "quicklook.png") and report["quicklook"] in proc.stdout
     image = imread(out / "quicklook.png")
     assert image.shape[0] >= 4 * 300  # four samples, one row each
     track = (image[..., 0] > 0.7) & (image[..., 1] < 0.3) & (image[..., 2] < 0.3)  # the red track line
