@@ -11,13 +11,17 @@ and never take it.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from cloudbench.errors import UserError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; runs there are not protected against a second writer
+    fcntl = None
 
 LOCK_NAME = ".cloudbench.lock"
 
@@ -33,6 +37,9 @@ def exclusive(folder: str | Path, what: str) -> Iterator[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
+    if fcntl is None:
+        yield path
+        return
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
