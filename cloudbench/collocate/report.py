@@ -56,14 +56,17 @@ def render_text(report: dict) -> str:
         f"profiles read: {report['profiles_read']}, in pairs: {report['profiles_in_pairs']}",
         "profiles dropped by rule:",
     ]
-    lines += [f"  {rule:<18} {count}" for rule, count in report["dropped"].items()]
+    dropped = report["dropped"]
+    rules = [r for r in DROP_RULES if r in dropped] + sorted(set(dropped) - set(DROP_RULES))
+    lines += [f"  {rule:<18} {dropped[rule]}" for rule in rules]  # in the order the rules apply
     if report["skipped"]:
         lines.append("skipped jobs:")
         lines += [f"  {s['job_id']}: {s['file']}: {s['reason']}" for s in report["skipped"]]
     if report.get("quicklook"):
         lines.append(f"quick look: {report['quicklook']} (the cloudiest samples, track drawn on the IR patch)")
     if report.get("bad_imager_files"):
-        lines.append("unreadable imager files (their slot was left out; replace them and rerun into the same --out):")
+        lines.append("unreadable imager files (their slot was left out, its profiles count under 'time', or under "
+                     "'imager_file' when found while cutting patches; replace them and rerun into the same --out):")
         lines += [f"  {b['job_id']}: {b['file']}: {b['reason']}" for b in report["bad_imager_files"]]
     return "\n".join(lines) + "\n"
 
