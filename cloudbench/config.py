@@ -170,6 +170,9 @@ def platforms_for(imager: str, when: datetime) -> list[str]:
 PATCH_SIZE = 64
 MAX_DT_S = 300.0
 MAX_SZA_DEG = 70.0
+HIDDEN_BELOW_KM = 4.0
+"""A profile whose cloud top lies this far below the highest top seen in its imager pixel is hidden
+from the imager there (the higher cloud's displaced image covers it) and does not vote on the label."""
 IMAGER_GRID_KM = 2.0
 AUX_NAMES = ("satellite_zenith", "solar_zenith", "latitude", "longitude")
 

@@ -165,13 +165,16 @@ def _run(job: Job, cfg: CollocateConfig) -> dict:
     sub_keep = apply("time", sub_keep, slot >= 0)
 
     m = np.flatnonzero(sub_keep)  # matched profiles, indices into idx (track order kept)
-    track = track_pixels(slot[m], rows[m], cols[m], phase[idx[m]])
+    top_km = cth[idx[m]] / 1000.0 if cfg.parallax else None  # without the shift the imager view is not modelled
+    track = track_pixels(slot[m], rows[m], cols[m], phase[idx[m]], top_km)
     plans = plan_patches(track, p, cfg.min_track_pixels, (area.height, area.width))
     used = np.zeros(track.n, dtype=bool)
     for plan in plans:
         used[plan.members] = True
     dropped["not_in_patch"] += int((~used[track.pixel_of_profile]).sum())
     entry["n_profiles_used"] = int(used[track.pixel_of_profile].sum())
+    if track.voters is not None:
+        entry["n_profiles_hidden"] = int((used[track.pixel_of_profile] & ~track.voters).sum())
 
     profile_info = {
         "time": time[idx[m]], "lon": lon[idx[m]], "lat": lat[idx[m]], "dt": dt[m], "shift": shift[m],

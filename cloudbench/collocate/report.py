@@ -35,6 +35,7 @@ def build_report(ledger: dict[str, dict], *, resumed: int = 0) -> dict:
         "pairs": sum(int(e.get("n_samples", 0)) for e in done),
         "profiles_read": sum(int(e.get("n_profiles", 0)) for e in done),
         "profiles_in_pairs": sum(int(e.get("n_profiles_used", 0)) for e in done),
+        "profiles_hidden": sum(int(e.get("n_profiles_hidden", 0)) for e in done),
         "dropped": dict(dropped),
         "skipped": sorted(
             ({"job_id": e["job_id"], "file": e.get("file"), "reason": e.get("reason")} for e in skipped),
@@ -53,7 +54,8 @@ def render_text(report: dict) -> str:
         f"jobs: {report['jobs_done']} done, {report['jobs_skipped']} skipped "
         f"({report['jobs_resumed_from_ledger']} already finished before this run)",
         f"pairs made: {report['pairs']}",
-        f"profiles read: {report['profiles_read']}, in pairs: {report['profiles_in_pairs']}",
+        f"profiles read: {report['profiles_read']}, in pairs: {report['profiles_in_pairs']} "
+        f"({report.get('profiles_hidden', 0)} of them under a higher cloud's image in their pixel, not voting)",
         "profiles dropped by rule:",
     ]
     dropped = report["dropped"]

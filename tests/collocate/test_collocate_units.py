@@ -137,6 +137,20 @@ def test_track_pixels_keep_track_order_and_vote():
     np.testing.assert_array_equal(tp.pixel_of_profile, [0, 0, 1, 2, 2, 2])
 
 
+def test_profiles_under_a_higher_tops_image_do_not_vote():
+    """A cirrus top shifted onto the pixel of two clear rays: the imager sees the cirrus there."""
+    ice, clear, low = [0, 1, 1], [0, 0, 0], [3, 0, 0]
+    phase = np.array([ice, clear, clear, low, clear], dtype=np.uint8)
+    rows = np.array([5, 5, 5, 6, 6])
+    top_km = np.array([11.0, np.nan, np.nan, 1.5, np.nan])
+    plain = track_pixels(np.zeros(5, int), rows, np.zeros(5, int), phase)
+    seen = track_pixels(np.zeros(5, int), rows, np.zeros(5, int), phase, top_km)
+    np.testing.assert_array_equal(plain.labels[0], clear)  # two clear rays outvote the cirrus
+    np.testing.assert_array_equal(seen.labels[0], ice)
+    np.testing.assert_array_equal(seen.labels[1], plain.labels[1])  # a low cloud hides nothing
+    np.testing.assert_array_equal(seen.voters, [True, False, False, True, True])
+
+
 def test_plan_patches_every_half_patch_with_members_inside():
     n = 40
     rows = np.arange(100, 100 + n)
