@@ -281,12 +281,12 @@ def test_labels_match_the_truth_the_imager_sees(calm_runs, calm_fine_archive):
     print(scores)
     with_px, without_px = scores["parallax"], scores["no_parallax"]
     assert with_px["pixels"] > 500, scores
-    # Bounds hold for scene seeds 0-3 (measured: uniform 99.70-99.94 %, footprint 99.67-99.94 %, centre
-    # 97.4-98.7 %, pixels with one truth column 91.5-95.8 %; without the shift 97.7-99.2 % on uniform pixels).
+    # Bounds hold for scene seeds 0-3 (measured: uniform 99.88-100 %, footprint 99.83-100 %, centre
+    # 97.6-98.7 %, pixels with one truth column 91.5-95.8 %; without the shift 97.7-99.2 % on uniform pixels).
     # where the pixel has one truth column, the stored column is it
-    assert with_px["equal_where_uniform"] >= 0.995, scores
+    assert with_px["equal_where_uniform"] >= 0.998, scores
     # every other label is a column the pixel really contains: the mismatches are sub-pixel structure
-    assert with_px["in_footprint"] >= 0.995, scores
+    assert with_px["in_footprint"] >= 0.998, scores
     # pixels straddling a truth boundary are few (a 2 km pixel, rays 1.1 km apart)
     assert with_px["uniform"] >= 0.9, scores
     assert with_px["equal_centre"] >= 0.97, scores
