@@ -184,10 +184,10 @@ def _run(job: Job, cfg: CollocateConfig) -> dict:
                                                         n_levels, bad_files)
     if lost_slots:  # a slot whose band data would not decode: its samples go, the rest of the job stays
         keep_plan = np.array([pl.slot not in lost_slots for pl in plans], dtype=bool)
-        in_kept, in_lost = np.zeros(track.n, dtype=bool), np.zeros(track.n, dtype=bool)
+        lost = np.zeros(track.n, dtype=bool)  # a track pixel belongs to one slot, so to lost plans only
         for pl, ok in zip(plans, keep_plan, strict=True):
-            (in_kept if ok else in_lost)[pl.members] = True
-        n_lost = int((in_lost & ~in_kept)[track.pixel_of_profile].sum())
+            lost[pl.members] |= not ok
+        n_lost = int(lost[track.pixel_of_profile].sum())
         dropped["imager_file"] += n_lost
         entry["n_profiles_used"] -= n_lost
         plans = [pl for pl, ok in zip(plans, keep_plan, strict=True) if ok]

@@ -7,13 +7,12 @@ means wrong parallax or timing), which no table of counts shows as quickly.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from cloudbench.config import CLASS_NAMES, PHASE_COLOURS, UNLABELED, UNLABELED_COLOUR
+from cloudbench.plotting import phase_cmap, phase_image, phase_legend_handles, save_figure
 
 QUICKLOOK_NAME = "quicklook.png"
 IR_WINDOWS = ("B13", "C13", "B14", "C14")  # the ~10.4-11.2 um window: clouds cold, surface warm
@@ -41,8 +40,6 @@ def plot_quicklook(pairs: str | Path, n: int = 4, path: str | Path | None = None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.colors import BoundaryNorm, ListedColormap
-    from matplotlib.patches import Patch
 
     root = Path(pairs)
     tables = [pd.read_parquet(p) for p in sorted((root / "samples").glob("*.parquet"))]
@@ -50,8 +47,7 @@ def plot_quicklook(pairs: str | Path, n: int = 4, path: str | Path | None = None
     if not tables:
         return None
     chosen = _cloudiest(pd.concat(tables, ignore_index=True), n)
-    colours = [PHASE_COLOURS[k] for k in sorted(PHASE_COLOURS)] + [UNLABELED_COLOUR]
-    cmap, norm = ListedColormap(colours), BoundaryNorm(np.arange(-0.5, len(colours)), len(colours))
+    cmap, norm = phase_cmap()
 
     fig, axes = plt.subplots(len(chosen), 2, figsize=(11, 3.2 * len(chosen)), squeeze=False,
                              gridspec_kw={"width_ratios": [1, 1.6], "wspace": 0.35})
@@ -64,17 +60,12 @@ def plot_quicklook(pairs: str | Path, n: int = 4, path: str | Path | None = None
         ax_img.set_title(f"sample {s.sample_id.rsplit('-', 1)[-1]}: {band}, dt {s.dt_s:+.0f} s, "
                          f"parallax {s.parallax_km:.1f} km", fontsize=8)
         ax_img.legend(loc="lower right", fontsize=7)
-        shown = np.where(a["profiles"] == UNLABELED, len(PHASE_COLOURS), a["profiles"]).T
+        shown = phase_image(a["profiles"]).T
         ax_cur.pcolormesh(np.arange(shown.shape[1] + 1), a["edges"], shown, cmap=cmap, norm=norm, shading="flat")
         ax_cur.set(xlabel="track pixel (in track order)", ylabel="height (km)")
         ax_cur.set_title(f"{s.granule_id}, {pd.Timestamp(s.time):%Y-%m-%d %H:%M:%S} UTC", fontsize=8)
-    handles = [Patch(color=PHASE_COLOURS[k], label=CLASS_NAMES[k]) for k in sorted(PHASE_COLOURS)]
-    handles.append(Patch(color=UNLABELED_COLOUR, label="unlabeled"))
-    fig.legend(handles=handles, loc="upper center", ncol=5, fontsize=8, bbox_to_anchor=(0.5, 1.0))
+    fig.legend(handles=phase_legend_handles(), loc="upper center", ncol=5, fontsize=8, bbox_to_anchor=(0.5, 1.0))
     fig.subplots_adjust(top=1 - 0.6 / (3.2 * len(chosen)), left=0.06, right=0.95, hspace=0.45)
-    out = Path(path) if path else root / QUICKLOOK_NAME
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
-    fig.savefig(tmp, dpi=100, metadata={"Software": None})
+    out = save_figure(fig, Path(path) if path else root / QUICKLOOK_NAME, dpi=100, metadata={"Software": None})
     plt.close(fig)
-    os.replace(tmp, out)
     return out

@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from cloudbench.checksums import sha256_file  # noqa: F401  (re-exported: mf.sha256_file)
+from cloudbench.checksums import sha256_file
 from cloudbench.errors import DataError
 
 SCHEMA_VERSION = "1.0"

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from cloudbench.config import CLASS_NAMES, PHASE_COLOURS, UNLABELED, UNLABELED_COLOUR
+from cloudbench.config import CLASS_NAMES, UNLABELED
+from cloudbench.plotting import phase_cmap, phase_image, phase_legend_handles, save_figure
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -114,32 +115,15 @@ def render_report(doc: dict[str, Any]) -> str:
 
 
 # -- figures --------------------------------------------------------------------------------------
-def _phase_cmap():
-    from matplotlib.colors import BoundaryNorm, ListedColormap
-
-    colours = [PHASE_COLOURS[c] for c in sorted(PHASE_COLOURS)] + [UNLABELED_COLOUR]
-    return ListedColormap(colours), BoundaryNorm(np.arange(-0.5, len(colours)), len(colours))
-
-
-def _phase_image(a: np.ndarray) -> np.ndarray:
-    out = a.astype(np.int64).copy()
-    out[a == UNLABELED] = len(PHASE_COLOURS)
-    return out
-
-
 def _save(fig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 def plot_curtains(curtains: list[dict[str, Any]], height_edges_km: list[float], path: Path) -> None:
     """Height x along-track truth and prediction, one row per sample (prediction shown where labelled)."""
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
 
-    cmap, norm = _phase_cmap()
+    cmap, norm = phase_cmap()
     n = max(len(curtains), 1)
     fig, axes = plt.subplots(n, 2, figsize=(10, 2.6 * n), squeeze=False, sharey=True)
     edges = np.asarray(height_edges_km)
@@ -149,15 +133,13 @@ def plot_curtains(curtains: list[dict[str, Any]], height_edges_km: list[float], 
         pred = np.where(c["true"] == UNLABELED, UNLABELED, c["pred"])
         for j, (label, data) in enumerate((("true", c["true"]), ("predicted", pred))):
             ax = axes[i, j]
-            ax.pcolormesh(x_edges, edges, _phase_image(data), cmap=cmap, norm=norm, shading="flat")
+            ax.pcolormesh(x_edges, edges, phase_image(data), cmap=cmap, norm=norm, shading="flat")
             ax.set_title(f"{c['sample_id']}: {label}", fontsize=8)
             ax.set_xlabel("along track (pixels)")
         axes[i, 0].set_ylabel("height (km)")
     if not curtains:
         axes[0, 0].text(0.5, 0.5, "no labelled track in this split", ha="center")
-    handles = [Patch(color=PHASE_COLOURS[k], label=CLASS_NAMES[k]) for k in sorted(PHASE_COLOURS)]
-    handles.append(Patch(color=UNLABELED_COLOUR, label="unlabelled"))
-    fig.legend(handles=handles, loc="upper center", ncol=5, fontsize=8, bbox_to_anchor=(0.5, 1.02))
+    fig.legend(handles=phase_legend_handles("unlabelled"), loc="upper center", ncol=5, fontsize=8, bbox_to_anchor=(0.5, 1.02))
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
