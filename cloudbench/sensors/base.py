@@ -1,0 +1,375 @@
+"""The two interfaces every sensor plugs into: an imager product and a label (active-sensor) product.
+
+The stages never ask "is this Himawari?": they ask the product. An :class:`ImagerProduct` knows its
+file names, bands, how one scan is split into files (segments, chunks or one file) and which of them
+a set of rows needs, its geometry, its per-line (or per-pixel) observation times, how to decode the
+rows a job needs, its archive layout and public store, and its synthetic writer. A
+:class:`LabelProduct` knows its file names, archive layout and catalog, its reader to the common
+profile schema, its track reader (for download planning), its class table and its synthetic writer.
+
+Both follow the split of satpy's readers (a description plus the code that reads) and xarray's
+backend entry points: a product is an object registered under a name
+(:mod:`cloudbench.sensors.registry`), and a user's package can register its own through the entry
+point groups ``cloudbench.imagers`` and ``cloudbench.labels``.
+
+Row and column numbers:
+- "grid rows" are rows of the product's sample grid (``grid_km``: 2 km for AHI, ABI and FCI, 3 km
+  for SEVIRI), numbered over the full disk, north at row 0, west at column 0;
+- "native rows" are rows of one band at its own resolution, ``factor`` times as many.
+A product whose files store another orientation (SEVIRI: south and east first) turns them in its
+own decoder, so nothing downstream ever sees it.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
+    from cloudbench.config import HeightGrid
+    from cloudbench.products.geostationary import FullDiskGeometry
+    from cloudbench.sources.base import Catalog
+    from cloudbench.sources.fsroot import Store
+    from cloudbench.sources.layouts import Layout
+    from cloudbench.synthetic.layers import TrackLayers
+
+
+# --- shared small types ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PlatformPeriod:
+    """One platform's operational period at an imager position (hand-over dates, UTC)."""
+
+    platform: str  # archive folder name: "himawari8", "goes16", "msg3", ...
+    start: datetime
+    end: datetime | None
+
+
+class Band(Protocol):
+    """What the stages need of a band (the products' band dataclasses have more)."""
+
+    name: str
+    wavelength_um: float
+    resolution_km: float
+    kind: str  # "vis": reflectance (%), "ir": brightness temperature (K)
+
+
+@dataclass(frozen=True)
+class ImagerFile:
+    """What an imager file name says, in the terms every stage uses.
+
+    Attributes:
+        platform: archive folder name of the satellite (``himawari8``).
+        slot_start: nominal start of the scan (the repeat cycle), aware UTC.
+        band: the band the file holds, or None when one file holds every band (SEVIRI).
+        unit: which part of the scan: AHI segment or FCI chunk number; 0 for a one-file scan.
+        start, end: scan start/end when the name says so.
+        full_disk: False for sub-area files (AHI target areas, ABI CONUS/mesoscale), which
+            collocation skips with a reason.
+        area: the name's area code, for messages (``FLDK``, ``JP01``, ``R301``, ``RadM1``).
+    """
+
+    platform: str
+    slot_start: datetime
+    band: str | None
+    unit: int = 0
+    start: datetime | None = None
+    end: datetime | None = None
+    full_disk: bool = True
+    area: str = ""
+
+
+@dataclass
+class UnitData:
+    """One decoded file (or the rows asked for) of one band, at the band's native resolution.
+
+    ``row0``/``col0`` place ``values`` in the full disk's native numbering; ``line_times`` (per row
+    of ``values``, datetime64[ns], NaT where unknown) is None when the product has no per-line times
+    in the file and computes them from the scan bounds instead.
+    """
+
+    row0: int
+    col0: int
+    values: np.ndarray  # float32 (rows, cols): reflectance % or brightness temperature K; NaN = no data
+    line_times: np.ndarray | None = None
+    pixel_times: np.ndarray | None = None  # (rows, cols) datetime64[ns] where times vary along a line
+
+
+@dataclass(frozen=True)
+class UnitHeader:
+    """What a cheap header read says of one file: where it sits, and the grid it belongs to."""
+
+    row0: int  # native rows, full-disk numbering
+    n_rows: int
+    col0: int
+    n_cols: int
+    reduction: int  # 1 = the real grid; k = k-times coarser synthetic grid
+    line_times: np.ndarray | None = None  # per native row, datetime64[ns]; None: see ImagerProduct.line_times
+
+
+@dataclass(frozen=True)
+class ClassMapping:
+    """One native class code of a label product and the cloudbench class it becomes."""
+
+    code: int
+    meaning: str
+    phase: int  # cloudbench.config class code (0 clear, 1 ice, 2 mixed, 3 water, 255 unlabeled)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class LabelFile:
+    """What a label-product file name says."""
+
+    start: datetime  # first profile (or sensing start), aware UTC
+    collection: str  # archive collection folder: "LID_L2_VFM-Standard-V4-51", "2B-CLDCLASS-LIDAR.P1_R05"
+    granule_id: str = ""
+
+
+@dataclass(frozen=True)
+class SyntheticGranule:
+    """One synthetic label granule: its span, orbit number and the product's own naming extras."""
+
+    start: np.datetime64
+    end: np.datetime64
+    orbit: int
+    extra: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"day_night": "D"}, {"frame": "B"}
+
+
+# --- imager products -----------------------------------------------------------------------------
+class ImagerProduct(abc.ABC):
+    """A geostationary imager's level-1 product: everything cloudbench needs to know of it.
+
+    Subclasses set the class attributes and implement the abstract methods; the concrete methods
+    here are written once for every product (planning needs from per-line times, band checks).
+    """
+
+    name: ClassVar[str]  # registry key: "ahi-hsd", "abi-l1b", "seviri-native", "fci-l1c"
+    sensor: ClassVar[str]  # "ahi", "abi", "seviri", "fci"
+    description: ClassVar[str]
+    grid_km: ClassVar[float] = 2.0  # the sample grid: patches, pixels and rows are on it
+    positions: ClassVar[Mapping[str, tuple[PlatformPeriod, ...]]]  # --imager choices this product serves
+    sub_lon: ClassVar[Mapping[str, float]]  # platform -> nominal sub-satellite longitude (deg)
+    bands: ClassVar[Mapping[str, Band]]  # band name -> band, in the product's order
+    magic: ClassVar[tuple[bytes, ...]] = ()  # leading bytes of its files (for guess_reader)
+    product_dir: ClassVar[str] = ""  # the archive's product folder, for messages and the ledger
+    window_band_ids: ClassVar[tuple[str, ...]] = ()  # IR window bands, best first (11.2, then 10.4 um)
+
+    # --- names and time ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def parse_filename(self, name: str) -> ImagerFile | None:
+        """What a file name (no folders) says; None when it is not a file of this product."""
+
+    @abc.abstractmethod
+    def slot_minutes(self, when: datetime) -> int:
+        """Minutes between the starts of two full-disk scans at ``when``."""
+
+    def slot_of(self, when: datetime) -> datetime:
+        """The nominal slot holding ``when`` (floored to the repeat cycle of that day)."""
+        when = when.astimezone(UTC)
+        minutes = self.slot_minutes(when)
+        day = when.replace(hour=0, minute=0, second=0, microsecond=0)
+        k = int((when - day).total_seconds() // (minutes * 60))
+        return day + timedelta(minutes=minutes * k)
+
+    # --- bands --------------------------------------------------------------------------------
+    @property
+    def band_names(self) -> tuple[str, ...]:
+        return tuple(self.bands)
+
+    def factor(self, band: str) -> int:
+        """Native pixels per grid pixel along each axis (e.g. 4 for AHI's 0.5 km band)."""
+        return int(round(self.grid_km / self.bands[band].resolution_km))
+
+    def check_bands(self, names: Sequence[str] | None) -> tuple[str, ...]:
+        """The bands asked for (every band when None), or a UserError naming the valid ones."""
+        from cloudbench.errors import UserError
+
+        if not names:
+            return self.band_names
+        bad = [b for b in names if b not in self.bands]
+        if bad:
+            raise UserError(f"{', '.join(bad)} not {self.description} bands",
+                            fix=f"choose from {','.join(self.band_names)}")
+        return tuple(names)
+
+    # --- geometry -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def geometry(self, platform: str, reduction: int = 1) -> FullDiskGeometry:
+        """The full disk of ``platform`` on the sample grid, real size (1) or ``reduction`` times coarser."""
+
+    @abc.abstractmethod
+    def units_for_rows(self, geometry: FullDiskGeometry, row0: int, row1: int) -> set[int]:
+        """Units (segments, chunks; {0} for one-file scans) holding grid rows [row0, row1)."""
+
+    @abc.abstractmethod
+    def line_offsets_s(self, geometry: FullDiskGeometry, slot_start: datetime) -> np.ndarray:
+        """Nominal seconds after ``slot_start`` at which each grid row is observed (the scan model).
+
+        Planning uses it before any file is fetched; collocation uses the times the files carry.
+        Must not decrease along the rows a product scans in order (north to south for AHI/ABI,
+        south to north for FCI: then it decreases, and the planner handles both directions).
+        """
+
+    # --- reading ----------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def read_header(self, path: str | Path, band: str) -> UnitHeader:
+        """Cheap read of a file's placement and grid (and its line times when the file carries them)."""
+
+    @abc.abstractmethod
+    def decode(self, path: str | Path, band: str, rows: tuple[int, int] | None = None) -> UnitData:
+        """Calibrated values of ``band`` in one file; ``rows`` (native, full-disk numbering) may limit
+        the read to the rows a job needs where the format allows it."""
+
+    def line_times(self, header: UnitHeader, files: Sequence[ImagerFile], geometry: FullDiskGeometry,
+                   ) -> np.ndarray | None:
+        """Per native row times when the file has none (ABI: from the scan bounds in the name).
+
+        The default says the header's own times are all there is.
+        """
+        return header.line_times
+
+    def skip_reason(self, info: ImagerFile) -> str | None:
+        """Why collocation cannot use a file (a sub-area scan), or None when it can."""
+        if not info.full_disk:
+            return (f"{info.area} is a sub-area scan of {self.description}; collocation uses full-disk "
+                    "scans (their rows and line times are what the geometry indexes)")
+        return None
+
+    @abc.abstractmethod
+    def summary(self, path: str | Path) -> dict[str, Any]:
+        """The ``cloudbench inspect`` summary of one file (JSON-serialisable)."""
+
+    def probe(self, path: Path) -> bool:
+        """Content check for a file whose name says nothing (True: it is this product's)."""
+        return False
+
+    # --- archive ------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def layout(self, platform: str) -> Layout:
+        """Where the archive keeps this platform's files (folders by time; names parsed)."""
+
+    @abc.abstractmethod
+    def slot_dirs(self, platform: str, slot_start: datetime) -> list[str]:
+        """ARCHIVE/-relative folders that can hold the files of one slot."""
+
+    @abc.abstractmethod
+    def public_store(self, options: Any) -> Store:
+        """The public archive's store (NOAA bucket, Data Store...) for ``download``'s SourceOptions."""
+
+    # --- synthetic -------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def synthetic_line_times(self, geometry: FullDiskGeometry, slot_start: datetime) -> np.ndarray:
+        """Per grid row observation times a synthetic scan of ``slot_start`` records (datetime64[ns])."""
+
+    @abc.abstractmethod
+    def write_synthetic_slot(self, root: str | Path, *, platform: str, slot_start: datetime,
+                             bands: Mapping[str, np.ndarray], geometry: FullDiskGeometry) -> list[Path]:
+        """Write one slot's files under ARCHIVE/ ``root`` from physical values on each band's native
+        grid (reflectance % / BT K, NaN off disk); returns the paths written."""
+
+    # --- planning (written once) ---------------------------------------------------------------
+    def needs(self, geometry: FullDiskGeometry, lines: np.ndarray, times: np.ndarray, *, start: datetime,
+              max_dt_s: float, line_margin: int, time_margin_s: float) -> dict[datetime, set[int]]:
+        """Slot start -> units whose rows a track point falls on within the time tolerance.
+
+        ``lines`` are grid rows of on-disk track points and ``times`` their datetime64[ns] times.
+        A slot's row k is seen at slot + line_offsets_s[k]; a point needs the units of the rows
+        within ``line_margin`` of its own that were seen within ``max_dt_s + time_margin_s``.
+        """
+        from cloudbench.sources.planning import scan_needs
+
+        return scan_needs(self, geometry, lines, times, start=start, max_dt_s=max_dt_s,
+                          line_margin=line_margin, time_margin_s=time_margin_s)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+# --- label products ------------------------------------------------------------------------------------
+class LabelProduct(abc.ABC):
+    """An active sensor's cloud classification product, read into the common profile schema."""
+
+    key: ClassVar[str]  # the --labels choice: "cldclass-lidar", "vfm", "earthcare-ac-tc"
+    name: ClassVar[str]  # reader registry name: "cloudsat-cldclass-lidar", "calipso-vfm"
+    description: ClassVar[str]
+    mission: ClassVar[str]  # first ARCHIVE/ folder: "cloudsat", "calipso", "earthcare"
+    magic: ClassVar[tuple[bytes, ...]] = ()
+    granule_span: ClassVar[timedelta]  # longest time a granule covers (jobs search slots over it)
+    class_table: ClassVar[tuple[ClassMapping, ...]] = ()  # native code -> cloudbench class (docs, tests)
+    default_version: ClassVar[str] = ""
+
+    # --- names ----------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def parse_filename(self, name: str) -> LabelFile | None:
+        """What a file name says; None when it is not a file of this product."""
+
+    # --- reading ----------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def read_profiles(self, path: str | Path, grid: HeightGrid) -> xr.Dataset:
+        """The granule in the common profile schema on ``grid`` (docs/architecture.md)."""
+
+    @abc.abstractmethod
+    def read_track(self, path: str | Path) -> xr.Dataset:
+        """Time, latitude and longitude only (cheap; download planning uses it)."""
+
+    @abc.abstractmethod
+    def summary(self, path: str | Path) -> dict[str, Any]:
+        """The ``cloudbench inspect`` summary of one file."""
+
+    def probe(self, path: Path) -> bool:
+        """Content check for a file whose name says nothing."""
+        return False
+
+    # --- archive ------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def layout(self, version: str | None = None) -> Layout:
+        """Where the archive keeps the granules of ``version`` (default: ``default_version``)."""
+
+    @abc.abstractmethod
+    def catalog(self, options: Any, workers: int = 8) -> Catalog:
+        """The real archive's catalog, credentials looked up now so a missing login fails first."""
+
+    # --- synthetic -------------------------------------------------------------------------------------
+    samples_per_record: ClassVar[int] = 1  # synthetic passes are cut to whole records (VFM: 15 shots)
+
+    @abc.abstractmethod
+    def synthetic_granules(self, start: np.datetime64, end: np.datetime64) -> list[SyntheticGranule]:
+        """Granules of the synthetic orbit overlapping [start, end)."""
+
+    @abc.abstractmethod
+    def synthetic_sample_interval_s(self) -> float:
+        """Seconds between two profiles of the synthetic instrument."""
+
+    @abc.abstractmethod
+    def synthetic_subpoint(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(lat, lon) of the platform's ground track at ``times`` (its orbit model)."""
+
+    @abc.abstractmethod
+    def write_synthetic(self, root: str | Path, layers: TrackLayers, granule: SyntheticGranule, *,
+                        seed: int = 0, version: str | None = None) -> Path:
+        """Write one granule under ARCHIVE/ ``root`` (archive layout, real name); returns its path."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.key!r}>"
+
+
+__all__ = [
+    "Band",
+    "ClassMapping",
+    "ImagerFile",
+    "ImagerProduct",
+    "LabelFile",
+    "LabelProduct",
+    "PlatformPeriod",
+    "SyntheticGranule",
+    "UnitData",
+    "UnitHeader",
+]
