@@ -63,7 +63,7 @@ def _full_size_archive(root: Path) -> list[Path]:
     _, rows = full.area().get_array_indices_from_lonlat(alon, alat)
     ok = ~np.ma.getmaskarray(rows)
     rows, times = np.ma.getdata(rows)[ok], track.time[ok]
-    seg_rows = full.segment_lines(2.0)
+    seg_rows = full.unit_lines(2.0)
     rng = np.random.default_rng(0)
     written = [dest]
     for slot in reduced.slots:
@@ -124,13 +124,15 @@ def _extraction_vs_kdtree(root: Path, bands, n_patches: int) -> dict:
     from pyresample import kd_tree
     from pyresample.geometry import SwathDefinition
 
-    from cloudbench.collocate.imager_access import SlotReader
     from cloudbench.collocate.jobs import plan_jobs
     from cloudbench.collocate.patches import block_mean
     from cloudbench.readers.ahi_hsd import read_hsd_segment
+    from cloudbench.readers.slot_access import SlotAccess
+    from cloudbench.sensors.registry import imager_product
 
     job = plan_jobs(root, "cldclass-lidar", "himawari", 300)[0]
-    reader = SlotReader(job.slots[len(job.slots) // 2], bands)
+    slot = job.slots[len(job.slots) // 2]
+    reader = SlotAccess(imager_product(slot.product), slot.files, bands, platform=slot.platform)
     area = reader.area
     p = 64
     seg_rows = reader._segment_rows()

@@ -97,7 +97,7 @@ def _day_fraction(reduction: int = 1) -> dict:
     needs = ahi_needs(geom, lines, t, max_dt_s=300.0,
                       line_margin=int(np.ceil(DEFAULT_LINE_MARGIN_KM / (2.0 * reduction))), time_margin_s=DEFAULT_TIME_MARGIN_S)
     pairs = sum(len(s) for d, s in needs.items() if d.date() == datetime(2018, 10, 1).date())
-    total = 144 * geom.n_segments
+    total = 144 * geom.n_units
     return {"region": "paper", "day": "2018-10-01", "track_points_in_region": int(keep.sum()),
             "slots_needed": len(needs), "slot_segments_needed": pairs, "slot_segments_in_day": total,
             "fraction_of_full_window": round(pairs / total, 5),

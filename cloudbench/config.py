@@ -1,13 +1,13 @@
-"""Project-wide defaults and tables: classes, height grid, regions, imager platforms, sample geometry.
+"""Project-wide defaults and tables: classes, height grid, regions, sample geometry.
 
 One source of truth for every constant that more than one stage needs. Product-specific facts
-(file names, binary layouts, band tables) live in ``cloudbench.products``.
+(file names, binary layouts, band tables) live in ``cloudbench.products``; imager positions and the
+platforms that served them, by date, in each imager product (``cloudbench.sensors``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import numpy as np
 
@@ -115,57 +115,6 @@ def parse_region(spec: str) -> Region:
     return Region(w, s, e, n)
 
 
-# --- imager platforms by date ----------------------------------------------------------------
-def _utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class PlatformPeriod:
-    """One platform's operational period for an imager position (hand-over dates, UTC)."""
-
-    platform: str  # e.g. "himawari8", "goes16": the archive folder name
-    start: datetime
-    end: datetime | None
-
-
-# Operational hand-over dates; secondary sources report Himawari-8 primary again after a
-# Himawari-9 fault in Oct 2025, so catalogs look in every bucket of the position, not this table alone.
-IMAGER_PLATFORMS: dict[str, tuple[PlatformPeriod, ...]] = {
-    "himawari": (
-        PlatformPeriod("himawari8", _utc(2015, 7, 7), _utc(2022, 12, 13, 5)),
-        PlatformPeriod("himawari9", _utc(2022, 12, 13, 5), None),
-    ),
-    "goes-east": (
-        PlatformPeriod("goes16", _utc(2017, 12, 18), _utc(2025, 4, 4)),
-        PlatformPeriod("goes19", _utc(2025, 4, 4), None),
-    ),
-    "goes-west": (
-        PlatformPeriod("goes17", _utc(2019, 2, 12), _utc(2023, 1, 4)),
-        PlatformPeriod("goes18", _utc(2023, 1, 4), None),
-    ),
-}
-
-SUB_LON: dict[str, float] = {
-    "himawari8": 140.7,
-    "himawari9": 140.7,
-    "goes16": -75.2,
-    "goes19": -75.2,
-    "goes17": -137.2,
-    "goes18": -137.2,
-}
-
-
-def platforms_for(imager: str, when: datetime) -> list[str]:
-    """Platforms to look for at ``when``: the operational one first, then the others of the position."""
-    if imager not in IMAGER_PLATFORMS:
-        raise ValueError(f"unknown imager {imager!r}; choose one of {', '.join(IMAGER_PLATFORMS)}")
-    periods = IMAGER_PLATFORMS[imager]
-    primary = [p.platform for p in periods if p.start <= when and (p.end is None or when < p.end)]
-    others = [p.platform for p in periods if p.platform not in primary]
-    return primary + others
-
-
 # --- sample geometry and collocation defaults -------------------------------------------------
 PATCH_SIZE = 64
 MAX_DT_S = 300.0
@@ -173,7 +122,6 @@ MAX_SZA_DEG = 70.0
 HIDDEN_BELOW_KM = 4.0
 """A profile whose cloud top lies this far below the highest top seen in its imager pixel is hidden
 from the imager there (the higher cloud's displaced image covers it) and does not vote on the label."""
-IMAGER_GRID_KM = 2.0
 AUX_NAMES = ("satellite_zenith", "solar_zenith", "latitude", "longitude")
 
 # --- atmosphere: shared by the synthetic scene and the physics baselines -------------------------

@@ -82,12 +82,13 @@ class DemoSettings:
         if not MIN_DAYS <= self.days <= MAX_DAYS:
             raise UserError(f"--days must be between {MIN_DAYS} and {MAX_DAYS}, got {self.days}",
                             fix=f"train, val and test each need a day: use --days {MIN_DAYS} or more")
-        from cloudbench.products.ahi_hsd import BAND_NAMES
+        from cloudbench.sensors.registry import imager_for_position
 
-        unknown = [b for b in self.bands if b not in BAND_NAMES]
+        product = imager_for_position(DEMO_IMAGER)
+        unknown = [b for b in self.bands if b not in product.bands]
         if unknown or not self.bands:
-            raise UserError(f"--bands: {', '.join(unknown) or 'none given'} not Himawari AHI bands",
-                            fix=f"choose from {','.join(BAND_NAMES)}")
+            raise UserError(f"--bands: {', '.join(unknown) or 'none given'} not {product.description} bands",
+                            fix=f"choose from {','.join(product.band_names)}")
         if self.epochs < 1:
             raise UserError(f"--epochs must be at least 1, got {self.epochs}")
 

@@ -36,7 +36,9 @@ def test_region_presets_and_box():
 
 def test_platform_by_date_lists_primary_first_and_keeps_others():
     when = datetime(2018, 10, 1, tzinfo=UTC)
-    assert config.platforms_for("himawari", when) == ["himawari8", "himawari9"]
+    from cloudbench.sensors.registry import platforms_for
+
+    assert platforms_for("himawari", when) == ["himawari8", "himawari9"]
     later = datetime(2023, 6, 1, tzinfo=UTC)
-    assert config.platforms_for("himawari", later)[0] == "himawari9"
-    assert config.platforms_for("goes-east", datetime(2025, 5, 1, tzinfo=UTC))[0] == "goes19"
+    assert platforms_for("himawari", later)[0] == "himawari9"
+    assert platforms_for("goes-east", datetime(2025, 5, 1, tzinfo=UTC))[0] == "goes19"

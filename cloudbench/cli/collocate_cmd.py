@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from cloudbench.cli.choices import imager_positions, label_products
 from cloudbench.config import DEFAULT_GRID, MAX_DT_S, MAX_SZA_DEG, PATCH_SIZE, HeightGrid, parse_region
 from cloudbench.errors import PartialError, UserError
 
@@ -17,8 +18,8 @@ from cloudbench.errors import PartialError, UserError
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="PAIRS folder to write (resumable).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Local dask worker processes.")
 @click.option("--scheduler", default=None, help="Address of an existing dask.distributed scheduler.")
-@click.option("--labels", type=click.Choice(["cldclass-lidar", "vfm"]), default="cldclass-lidar", show_default=True)
-@click.option("--imager", type=click.Choice(["himawari", "goes-east", "goes-west"]), default=None,
+@click.option("--labels", type=label_products(), default="cldclass-lidar", show_default=True, help="Label product.")
+@click.option("--imager", type=imager_positions(), default=None,
               help="Imager position (default: the region preset's, or the one in the archive).")
 @click.option("--bands", default=None, help="Comma-separated bands, e.g. B03,B13 (default: all 16).")
 @click.option("--patch-size", type=click.IntRange(min=4), default=PATCH_SIZE, show_default=True)

@@ -6,6 +6,7 @@ from datetime import UTC
 
 import click
 
+from cloudbench.cli.choices import imager_positions
 from cloudbench.errors import UserError
 
 
@@ -14,7 +15,7 @@ from cloudbench.errors import UserError
 @click.option("--start", required=True, help="UTC start, ISO 8601 (e.g. 2018-10-01T03:30).")
 @click.option("--end", required=True, help="UTC end, ISO 8601 (exclusive).")
 @click.option("--region", default="paper", show_default=True, help="Preset name or W,S,E,N in degrees.")
-@click.option("--imager", type=click.Choice(["himawari", "goes-east", "goes-west"]), default="himawari", show_default=True)
+@click.option("--imager", type=imager_positions(), default="himawari", show_default=True, help="Imager position.")
 @click.option("--labels", default="cldclass-lidar,vfm", show_default=True, help="Active products, comma separated.")
 @click.option("--bands", default=None, help="Imager bands, comma separated (default all 16).")
 @click.option("--seed", type=int, default=0, show_default=True)

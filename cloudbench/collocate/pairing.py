@@ -20,13 +20,14 @@ from cloudbench.collocate.geometry import pixel_indices, satellite_zenith
 from cloudbench.collocate.jobs import Job
 from cloudbench.collocate.labels import class_counts
 from cloudbench.collocate.pairs_store import JobArrays, write_job
-from cloudbench.collocate.parallax import apparent_lonlat
+from cloudbench.collocate.parallax import GeosGeometry, apparent_lonlat
 from cloudbench.collocate.patches import PatchPlan, plan_patches, track_pixels
 from cloudbench.collocate.report import DROP_RULES
 from cloudbench.collocate.timing import choose_slots
 from cloudbench.config import AUX_NAMES, DEFAULT_GRID, MAX_DT_S, MAX_SZA_DEG, PATCH_SIZE, HeightGrid, Region
 from cloudbench.config import NUM_CLASSES as _NUM_CLASSES
-from cloudbench.errors import CloudbenchError, UserError
+from cloudbench.errors import CloudbenchError, DataError, is_data_error
+from cloudbench.sensors import registry
 
 log = logging.getLogger(__name__)
 
@@ -68,17 +69,22 @@ class CollocateConfig:
 
 
 def collocate_job(job: Job, cfg: CollocateConfig) -> dict:
-    """Run one job and return its ledger entry; a bad input file makes it ``skipped``, not a crash.
+    """Run one job and return its ledger entry; a damaged input file makes it ``skipped``, not a crash.
 
-    Any failure while reading this job's inputs is confined to the job: the others go on, and the
-    entry names the file and the reason so the report can list it.
+    Only data errors (:func:`cloudbench.errors.is_data_error`: a file that cannot be read as its
+    product) are confined to the job: the others go on, and the entry names the file and the reason
+    so the report can list it. Anything else is a bug and propagates, so the run stops (exit 4)
+    instead of reporting good data as damaged.
     """
     try:
         return _run(job, cfg)
-    except CloudbenchError as exc:
-        return _skipped(job, exc.path or job.granule, exc.message)
-    except Exception as exc:  # a reader's own error on a corrupt file (HDF4Error, EOFError, OSError ...)
-        log.debug("job %s failed:\n%s", job.job_id, traceback.format_exc())
+    except Exception as exc:
+        if not is_data_error(exc):
+            exc.add_note(f"while collocating job {job.job_id} (granule {job.granule})")
+            raise
+        log.debug("job %s skipped:\n%s", job.job_id, traceback.format_exc())
+        if isinstance(exc, CloudbenchError):
+            return _skipped(job, exc.path or job.granule, exc.message)
         path = getattr(exc, "filename", None) or job.granule
         return _skipped(job, path, f"{type(exc).__name__}: {exc}")
 
@@ -88,20 +94,14 @@ def _skipped(job: Job, path: str, reason: str) -> dict:
 
 
 def _read_profiles(path: str, label_product: str, grid: HeightGrid):
-    """The common profile schema, through the reader registry when there is one."""
-    try:
-        from cloudbench.readers.registry import read_profiles
-    except ImportError:
-        read_profiles = None
-    if read_profiles is not None:
-        return read_profiles(path, grid)
-    if label_product == "vfm":
-        from cloudbench.readers.calipso_vfm import read_vfm
+    """The granule in the common profile schema, read by its label product's reader.
 
-        return read_vfm(path, grid)
-    from cloudbench.readers.cloudsat_cldclass_lidar import read_cldclass_lidar
-
-    return read_cldclass_lidar(path, grid)
+    The file must be a file of that product (by name); a mismatch is a data error naming it.
+    """
+    product = registry.label_product(label_product)
+    if product.parse_filename(Path(path).name) is None:
+        raise DataError(f"not a {product.description} file name", path=path)
+    return product.read_profiles(path, grid)
 
 
 def _run(job: Job, cfg: CollocateConfig) -> dict:
@@ -135,7 +135,7 @@ def _run(job: Job, cfg: CollocateConfig) -> dict:
     readers = [r for r in readers if r.same_grid(readers[0])]
     entry = {
         "job_id": job.job_id, "status": "done", "granule": job.granule, "n_profiles": n,
-        "slots": [r.slot.slot_id for r in readers], "bad_files": bad_files,
+        "slots": [r.slot_id for r in readers], "bad_files": bad_files,
     }
     meta = {
         "granule_id": str(prof.attrs.get("granule_id", Path(job.granule).stem)),
@@ -148,7 +148,7 @@ def _run(job: Job, cfg: CollocateConfig) -> dict:
         return _finish(job, cfg, entry, dropped, JobArrays.empty(len(band_names), len(AUX_NAMES), p, n_levels),
                        [], band_names)
 
-    area, geometry = readers[0].area, readers[0].geometry
+    area, geometry = readers[0].area, _viewing_geometry(readers[0].geometry)
     idx = np.flatnonzero(keep)
     if cfg.parallax:
         app_lon, app_lat, shift = apparent_lonlat(geometry, lon[idx], lat[idx], cth[idx])
@@ -160,8 +160,8 @@ def _run(job: Job, cfg: CollocateConfig) -> dict:
         sza = satellite_zenith(geometry, app_lon, app_lat)
     sub_keep = apply("sat_zenith", sub_keep, sza <= cfg.max_sza)
 
-    line_times = [_slot_line_times(r, rows[sub_keep], bad_files) for r in readers]
-    slot, dt = choose_slots(time[idx], np.where(sub_keep, rows, -1), line_times, cfg.max_dt_s)
+    seen = [_slot_times(r, np.where(sub_keep, rows, -1), cols, bad_files) for r in readers]
+    slot, dt = choose_slots(time[idx], seen, cfg.max_dt_s)
     sub_keep = apply("time", sub_keep, slot >= 0)
 
     m = np.flatnonzero(sub_keep)  # matched profiles, indices into idx (track order kept)
@@ -180,8 +180,7 @@ def _run(job: Job, cfg: CollocateConfig) -> dict:
         "time": time[idx[m]], "lon": lon[idx[m]], "lat": lat[idx[m]], "dt": dt[m], "shift": shift[m],
         "sza": sza[m], "day_night": day_night[idx[m]],
     }
-    arrays, rows_meta, files, lost_slots = _cut_samples(plans, track, profile_info, readers, line_times, cfg,
-                                                        n_levels, bad_files)
+    arrays, rows_meta, files, lost_slots = _cut_samples(plans, track, profile_info, readers, cfg, n_levels, bad_files)
     if lost_slots:  # a slot whose band data would not decode: its samples go, the rest of the job stays
         keep_plan = np.array([pl.slot not in lost_slots for pl in plans], dtype=bool)
         lost = np.zeros(track.n, dtype=bool)  # a track pixel belongs to one slot, so to lost plans only
@@ -197,11 +196,16 @@ def _run(job: Job, cfg: CollocateConfig) -> dict:
     for k, (plan, info) in enumerate(zip(plans, rows_meta, strict=True)):
         samples.append({
             "sample_id": f"{job.job_id}-{k:05d}", "job_id": job.job_id, "row": k, **meta,
-            "label_product": cfg.labels, "imager_files": files[plan.slot], "platform": readers[plan.slot].slot.platform,
+            "label_product": cfg.labels, "imager_files": files[plan.slot], "platform": readers[plan.slot].platform,
             "patch_row0": plan.row0, "patch_col0": plan.col0, **info,
         })
     entry["inputs"] = _inputs(job, prof, [readers[s] for s in sorted({pl.slot for pl in plans})])
     return _finish(job, cfg, entry, dropped, arrays, samples, band_names)
+
+
+def _viewing_geometry(g) -> GeosGeometry:
+    """The satellite's position and ellipsoid, for parallax and zenith angles, from the full disk."""
+    return GeosGeometry(g.sub_lon, g.h, g.a, g.b)
 
 
 def _inputs(job: Job, prof, readers: list) -> list[dict]:
@@ -218,7 +222,12 @@ def _inputs(job: Job, prof, readers: list) -> list[dict]:
 
 
 def _bad_file(exc: Exception, fallback: str) -> dict:
-    """The ledger's record of an imager file a job could not read: which file, and why."""
+    """The ledger's record of an imager file a job could not read: which file, and why.
+
+    Only data errors get here; anything else is re-raised (a bug must stop the run).
+    """
+    if not is_data_error(exc):
+        raise exc
     if isinstance(exc, CloudbenchError):
         return {"file": str(exc.path or fallback), "reason": exc.message}
     return {"file": str(getattr(exc, "filename", None) or fallback), "reason": f"{type(exc).__name__}: {exc}"}
@@ -230,29 +239,28 @@ def _open_slots(job: Job, cfg: CollocateConfig, bad_files: list[dict]) -> list:
     A damaged imager file costs its slot, not the job: the granule's profiles can still match the
     slots before and after it. Options that no slot could satisfy (unknown bands) still stop the job.
     """
-    from cloudbench.collocate.imager_access import SlotReader
+    from cloudbench.readers.slot_access import SlotAccess
 
     readers = []
     for slot in job.slots:
         try:
-            readers.append(SlotReader(slot, cfg.bands))
-        except UserError:
-            raise
-        except Exception as exc:  # DataError from our readers, or the reader library's own error
+            product = registry.imager_product(slot.product)
+            readers.append(SlotAccess(product, slot.files, cfg.bands, platform=slot.platform, slot_id=slot.slot_id))
+        except Exception as exc:  # a damaged file costs its slot; anything else (bad options, bugs) stops
             bad_files.append(_bad_file(exc, slot.files[0] if slot.files else job.granule))
     return readers
 
 
-def _slot_line_times(reader, rows: np.ndarray, bad_files: list[dict]) -> np.ndarray:
-    """The slot's per-line times; all NaT (nothing matches it) when a segment header is unreadable."""
+def _slot_times(reader, rows: np.ndarray, cols: np.ndarray, bad_files: list[dict]) -> np.ndarray:
+    """When the slot observed each profile's pixel; all NaT (nothing matches) when a header is unreadable."""
     try:
-        return reader.line_times(rows)
+        return reader.times_at(rows, cols)
     except Exception as exc:
-        bad_files.append(_bad_file(exc, reader.slot.files[0]))
-        return np.full(reader.area.height, np.datetime64("NaT"), dtype="datetime64[ns]")
+        bad_files.append(_bad_file(exc, reader.files[0]))
+        return np.full(np.shape(rows), np.datetime64("NaT"), dtype="datetime64[ns]")
 
 
-def _cut_samples(plans: list[PatchPlan], track, info: dict, readers, line_times, cfg: CollocateConfig,
+def _cut_samples(plans: list[PatchPlan], track, info: dict, readers, cfg: CollocateConfig,
                  n_levels: int, bad_files: list[dict]) -> tuple[JobArrays, list[dict], dict[int, str], set[int]]:
     """Fill every plan's arrays and metadata, slot by slot; returns the slots whose band data failed."""
     from pyorbital.astronomy import sun_zenith_angle
@@ -269,7 +277,7 @@ def _cut_samples(plans: list[PatchPlan], track, info: dict, readers, line_times,
     metas: list[dict] = [{} for _ in plans]
     files: dict[int, str] = {}
     lost: set[int] = set()
-    area, geometry = readers[0].area, readers[0].geometry
+    area, geometry = readers[0].area, _viewing_geometry(readers[0].geometry)
     pop = track.pixel_of_profile
     for s in sorted({pl.slot for pl in plans}):
         reader = readers[s]
@@ -278,7 +286,7 @@ def _cut_samples(plans: list[PatchPlan], track, info: dict, readers, line_times,
             reader.fill_patches([(pl.row0, pl.col0) for _, pl in slot_plans], p, xs := np.full(
                 (len(slot_plans), n_bands, p, p), np.nan, np.float32))
         except Exception as exc:  # a damaged segment or band file of this slot
-            bad_files.append(_bad_file(exc, reader.slot.files[0]))
+            bad_files.append(_bad_file(exc, reader.files[0]))
             lost.add(s)
             continue
         for j, (k, _) in enumerate(slot_plans):
@@ -288,12 +296,13 @@ def _cut_samples(plans: list[PatchPlan], track, info: dict, readers, line_times,
             lons, lats = area.get_lonlats(data_slice=(slice(pl.row0, pl.row0 + p), slice(pl.col0, pl.col0 + p)))
             lons = np.where(np.isfinite(lons), lons, np.nan)
             lats = np.where(np.isfinite(lats), lats, np.nan)
-            row_times = line_times[s][pl.row0:pl.row0 + p]
+            grid_rows, grid_cols = np.mgrid[pl.row0:pl.row0 + p, pl.col0:pl.col0 + p]
+            pixel_times = reader.times_at(grid_rows, grid_cols)
             with np.errstate(invalid="ignore"):
                 sat_z = satellite_zenith(geometry, lons, lats)
-                fill = row_times[~np.isnat(row_times)]
-                when = np.where(np.isnat(row_times), fill[0] if fill.size else np.datetime64("NaT"), row_times)
-                sun_z = sun_zenith_angle(np.broadcast_to(when[:, None], (p, p)), lons, lats)
+                fill = pixel_times[~np.isnat(pixel_times)]
+                when = np.where(np.isnat(pixel_times), fill[0] if fill.size else np.datetime64("NaT"), pixel_times)
+                sun_z = sun_zenith_angle(when, lons, lats)
             arrays.aux[k] = np.stack([sat_z, sun_z, lats, lons]).astype(np.float32)
             members = pl.members
             nt = members.size
@@ -306,11 +315,11 @@ def _cut_samples(plans: list[PatchPlan], track, info: dict, readers, line_times,
             member_profiles = np.flatnonzero(np.isin(pop, members))
             t_c = info["time"][centre_profiles]
             t_mean = t_c[0] + (t_c - t_c[0]).astype(np.int64).mean().astype("timedelta64[ns]")
-            centre_row = int(track.rows[pl.centre])
+            centre_row, centre_col = int(track.rows[pl.centre]), int(track.cols[pl.centre])
             dn = info["day_night"][centre_profiles]
             metas[k] = {
                 "time": t_mean,
-                "line_time": line_times[s][centre_row],
+                "line_time": reader.times_at(np.array([centre_row]), np.array([centre_col]))[0],
                 "dt_s": float(np.mean(info["dt"][centre_profiles])),
                 "lat": float(np.mean(info["lat"][centre_profiles])),
                 "lon": float(np.mean(info["lon"][centre_profiles])),

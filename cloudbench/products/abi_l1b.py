@@ -13,8 +13,6 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from cloudbench.config import SUB_LON
-
 # --- platforms and archive ------------------------------------------------------------------
 PLATFORM_CODES: dict[str, str] = {"goes16": "G16", "goes17": "G17", "goes18": "G18", "goes19": "G19"}
 CODE_PLATFORMS: dict[str, str] = {code: name for name, code in PLATFORM_CODES.items()}
@@ -31,7 +29,7 @@ INSTRUMENT_IDS: dict[str, str] = {"goes16": "FM1", "goes17": "FM2", "goes18": "F
 # the nominal station, 0.2 deg off the satellite's nominal sub-point (config.SUB_LON, which real files
 # carry as nominal_satellite_subpoint_lon).
 PROJECTION_LON: dict[str, float] = {"goes16": -75.0, "goes19": -75.0, "goes17": -137.0, "goes18": -137.0}
-NOMINAL_SUBPOINT_LON: dict[str, float] = {p: SUB_LON[p] for p in PLATFORM_CODES}
+NOMINAL_SUBPOINT_LON: dict[str, float] = {"goes16": -75.2, "goes19": -75.2, "goes17": -137.2, "goes18": -137.2}
 SCENES = ("F", "C", "M1", "M2")  # full disk, CONUS/PACUS, mesoscale 1 and 2
 MODE_6_START = datetime(2019, 4, 2, 16, tzinfo=UTC)  # ABI Mode 6 (10-min full disk)
 
@@ -217,3 +215,55 @@ def _to_datetime64(t: np.datetime64 | datetime) -> np.datetime64:
 def nominal_scan_bounds(slot_start: datetime) -> tuple[datetime, datetime]:
     """Start and end of a full-disk scan that belongs to the slot ``slot_start`` (synthetic files)."""
     return (slot_start + timedelta(seconds=SCAN_OFFSET_S), slot_start + timedelta(seconds=SCAN_OFFSET_S + SCAN_DURATION_S))
+
+
+RESOLUTIONS_KM = (0.5, 1.0, 2.0)
+
+
+def scan_angles(n_columns: int, resolution_km: float, reduction: int) -> dict[str, float]:
+    """x/y ``scale_factor`` and ``add_offset`` (rad) of a full-disk file with ``n_columns`` columns.
+
+    Pixel centres are ``add_offset + i * scale_factor``; all values are multiples of 1e-6 rad (reduced
+    disks use k-times the real step, so the rounding satpy applies to the factors stays exact).
+    """
+    step_urad = round(SCAN_ANGLE_STEP[resolution_km] * 1e6) * reduction
+    # half the grid width and half a pixel, in micro-radians; integers up to the final division
+    first_centre_urad = -(n_columns * step_urad) / 2 + step_urad / 2
+    return {
+        "x_scale": step_urad / 1e6,
+        "x_offset": round(first_centre_urad, 3) / 1e6,
+        "y_scale": -step_urad / 1e6,
+        "y_offset": -round(first_centre_urad, 3) / 1e6,
+    }
+
+
+def area_extent_m(n_lines: int, n_columns: int, resolution_km: float, reduction: int,
+                  ) -> tuple[float, float, float, float]:
+    """(west, south, east, north) outer pixel edges in metres: scan angles times the satellite height."""
+    s = scan_angles(n_columns, resolution_km, reduction)
+    x_first = s["x_offset"]
+    x_last = s["x_offset"] + (n_columns - 1) * s["x_scale"]
+    y_first = s["y_offset"]
+    y_last = s["y_offset"] + (n_lines - 1) * s["y_scale"]
+    half_x = s["x_scale"] / 2
+    half_y = -s["y_scale"] / 2
+    edges = (x_first - half_x, y_last - half_y, x_last + half_x, y_first + half_y)
+    return tuple(v * PERSPECTIVE_POINT_HEIGHT for v in edges)  # type: ignore[return-value]
+
+
+def full_disk_geometry(platform: str, reduction: int = 1):
+    """The GOES-R fixed grid full disk at 2 km, real size (5424 lines) or ``reduction`` times coarser."""
+    from cloudbench.products.geostationary import FullDiskGeometry
+
+    if platform not in PLATFORM_CODES:
+        raise ValueError(f"unknown GOES platform {platform!r}; choose from {', '.join(PLATFORM_CODES)}")
+    k = int(reduction)
+    if k < 1:
+        raise ValueError(f"reduction must be a positive integer, got {reduction!r}")
+    n = int(round(FULL_DISK_SIZE[2.0] / k))
+    extents = tuple((res, area_extent_m(n * round(2 / res), n * round(2 / res), res, k)) for res in RESOLUTIONS_KM)
+    return FullDiskGeometry(
+        platform=platform, sensor="abi", sub_lon=NOMINAL_SUBPOINT_LON[platform], proj_lon=PROJECTION_LON[platform],
+        shape=(n, n), reduction=k, a=SEMI_MAJOR_AXIS, b=SEMI_MINOR_AXIS, h=PERSPECTIVE_POINT_HEIGHT, sweep="x",
+        grid_km=2.0, extents=extents, n_units=1,
+    )

@@ -12,6 +12,7 @@ records) followed by a 40-byte spare. The image (uint16 counts, lines x columns)
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -76,7 +77,7 @@ BAND_NAMES: tuple[str, ...] = tuple(BANDS)
 
 # --- file names -----------------------------------------------------------------------------
 FILENAME_RE = re.compile(
-    r"^HS_(?P<code>H\d{2})_(?P<date>\d{8})_(?P<hhmm>\d{4})_(?P<band>B\d{2})_(?P<area>[A-Z]{2}[A-Z0-9]{2})"
+    r"^HS_(?P<code>H\d{2})_(?P<date>\d{8})_(?P<hhmm>\d{4})_(?P<band>B\d{2})_(?P<area>FLDK|JP\d{2}|R\d{3})"
     r"_R(?P<res>\d{2})_S(?P<segment>\d{2})(?P<total>\d{2})\.DAT(?P<bz2>\.bz2)?$"
 )
 
@@ -146,6 +147,71 @@ N_SEGMENTS = 10
 FULL_DISK_SIZE: dict[float, int] = {0.5: 22000, 1.0: 11000, 2.0: 5500}
 CFAC: dict[float, int] = {0.5: 81865099, 1.0: 40932549, 2.0: 20466275}
 COFF: dict[float, float] = {0.5: 11000.5, 1.0: 5500.5, 2.0: 2750.5}
+
+NOMINAL_SUBPOINT_LON: dict[str, float] = {"himawari8": 140.7, "himawari9": 140.7}
+RESOLUTIONS_KM = (0.5, 1.0, 2.0)
+
+
+def segments_for(n_lines: int) -> int:
+    """Segments per band of a disk of ``n_lines`` 2 km lines: the largest divisor of it up to 10.
+
+    Segments must hold whole lines, so a reduced disk of 1375 lines (reduction 4) has 5 segments.
+    """
+    for n in range(N_SEGMENTS, 0, -1):
+        if n_lines % n == 0:
+            return n
+    return 1
+
+
+def hsd_projection(n_columns: int, resolution_km: float, reduction: int) -> dict[str, float]:
+    """CFAC, LFAC, COFF, LOFF that block 3 of a file of this resolution carries.
+
+    Reduced disks (k-times coarser pixels) use CFAC = LFAC = floor(CFAC_full / k) and
+    COFF = LOFF = (N + 1) / 2 for N columns (k = 10: 550 px at 2 km, CFAC 2046627, COFF 275.5).
+    """
+    cfac = CFAC[resolution_km] // reduction
+    off = (n_columns + 1) / 2.0
+    return {"cfac": int(cfac), "lfac": int(cfac), "coff": off, "loff": off}
+
+
+def area_extent_m(n_lines: int, n_columns: int, resolution_km: float, reduction: int, h_m: float,
+                  ) -> tuple[float, float, float, float]:
+    """(west, south, east, north) outer pixel edges in metres of the geos projection.
+
+    satpy's convention: column c (1-based) lies at (c - COFF) / (CFAC / 2**16) degrees of scan angle.
+    """
+    p = hsd_projection(n_columns, resolution_km, reduction)
+    x0 = (0.5 - p["coff"]) / (p["cfac"] / 2**16)
+    x1 = (n_columns + 0.5 - p["coff"]) / (p["cfac"] / 2**16)
+    y_top = (p["loff"] - 0.5) / (p["lfac"] / 2**16)
+    y_bottom = (p["loff"] - 0.5 - n_lines) / (p["lfac"] / 2**16)
+    return tuple(math.radians(v) * h_m for v in (x0, y_bottom, x1, y_top))  # type: ignore[return-value]
+
+
+def full_disk_geometry(platform: str, reduction: int = 1):
+    """The Himawari full disk on the 2 km grid at reduction ``k`` (5500 / k lines).
+
+    Raises:
+        ValueError: an unknown platform, or a reduction that does not divide 5500 lines.
+    """
+    from cloudbench.products.geostationary import FullDiskGeometry
+
+    if platform not in PLATFORM_CODES:
+        raise ValueError(f"unknown Himawari platform {platform!r}; choose from {', '.join(PLATFORM_CODES)}")
+    k = int(reduction)
+    full = FULL_DISK_SIZE[2.0]
+    if k < 1 or full % k:
+        raise ValueError(f"AHI reduction {reduction!r} does not divide {full} lines; use e.g. 1, 2, 4, 5, 10, 20, 25, 50")
+    n = full // k
+    a = EARTH_EQUATORIAL_RADIUS_KM * 1000
+    h = SATELLITE_DISTANCE_KM * 1000 - a
+    extents = tuple((res, area_extent_m(n * round(2 / res), n * round(2 / res), res, k, h)) for res in RESOLUTIONS_KM)
+    return FullDiskGeometry(
+        platform=platform, sensor="ahi", sub_lon=NOMINAL_SUBPOINT_LON[platform], proj_lon=SUB_LON,
+        shape=(n, n), reduction=k, a=a, b=EARTH_POLAR_RADIUS_KM * 1000, h=h, sweep="y", grid_km=2.0,
+        extents=extents, n_units=segments_for(n),
+    )
+
 
 # --- calibration conventions (block 5) --------------------------------------------------------
 COUNT_ERROR = 65535  # count of error pixels

@@ -23,6 +23,17 @@ _DD_HEADER = struct.Struct(">HI")
 _DD_ENTRY = struct.Struct(">HHII")
 
 
+def sds_names(path: str | Path) -> set[str]:
+    """Names of the SDS in an HDF4 file (pyhdf's HDF4Error when it is not one)."""
+    from pyhdf.SD import SD, SDC
+
+    sd = SD(str(path), SDC.READ)
+    try:
+        return set(sd.datasets())
+    finally:
+        sd.end()
+
+
 def check_hdf4_file(path: str | Path, *, product: str = "HDF4") -> None:
     """Raise ``DataError`` unless ``path`` is a complete HDF4 file.
 

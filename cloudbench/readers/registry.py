@@ -1,30 +1,29 @@
-"""One registry of the products cloudbench reads, and the one door to them: ``open_product``.
+"""The one door to any supported file: ``open_product``, ``guess_reader`` and the readers they pick.
 
-Each entry names the product, the file-name pattern of ``cloudbench.products``, the magic bytes its
-files start with, a content probe, and the reader functions. ``guess_reader`` tries the name first
-(cheap, and what users expect), then the content; a file named like one product but holding
-something else is a data error naming the file, never a traceback from deep inside a reader.
+The readers come from the sensor registry (:mod:`cloudbench.sensors.registry`): every label product
+reads into the common profile schema, every imager product into the common imager schema. A
+``ProductReader`` is the registry's view of one product for this door: its name, the magic bytes
+its files start with, a content probe. ``guess_reader`` tries the name first (cheap, and what users
+expect), then the content; a file named like one product but holding something else is a data error
+naming the file, never a traceback from deep inside a reader.
 """
 
 from __future__ import annotations
 
-import bz2
-import importlib
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cloudbench.config import DEFAULT_GRID, HeightGrid
 from cloudbench.errors import CloudbenchError, DataError, MissingInputError, UserError
-from cloudbench.products import abi_l1b, ahi_hsd, calipso_vfm, cloudsat_cldclass_lidar
 
-HDF4_MAGIC = b"\x0e\x03\x13\x01"
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"  # netCDF4 files are HDF5 files
-BZ2_MAGIC = b"BZh"
-HSD_MAGIC = b"\x01\x1a\x01"  # block 1, length 282 (little endian): an uncompressed HSD segment
-MAGIC_NAMES = {HDF4_MAGIC: "HDF4", HDF5_MAGIC: "netCDF4/HDF5", BZ2_MAGIC: "bzip2", HSD_MAGIC: "HSD"}
+MAGIC_NAMES = {
+    b"\x0e\x03\x13\x01": "HDF4",
+    b"\x89HDF\r\n\x1a\n": "netCDF4/HDF5",
+    b"BZh": "bzip2",
+    b"\x01\x1a\x01": "HSD",
+}
 
 
 @dataclass(frozen=True)
@@ -35,111 +34,62 @@ class ProductReader:
         name: Registry key (``calipso-vfm``, ``cloudsat-cldclass-lidar``, ``ahi-hsd``, ``abi-l1b``).
         description: One line for messages and listings.
         kind: ``profile`` (active sensor, common profile schema) or ``imager`` (common imager schema).
-        filename_re: The product's file-name pattern (from ``cloudbench.products``).
-        magic: Accepted leading bytes of a file.
-        module: Reader module under ``cloudbench.readers``.
-        read: Function reading the file (profiles: ``f(path, grid)``; imager: ``f([paths], ...)``).
-        track: Function returning time/lat/lon only (profiles), or None.
-        summarise: Function returning the ``inspect`` summary dict.
-        probe: Content check for files whose name says nothing (True: this product).
+        product: the sensor registry's product object.
     """
 
     name: str
     description: str
     kind: str
-    filename_re: re.Pattern
-    magic: tuple[bytes, ...]
-    module: str
-    read: str
-    track: str | None
-    summarise: str
-    probe: Callable[[Path], bool]
+    product: Any
+
+    @property
+    def magic(self) -> tuple[bytes, ...]:
+        return tuple(self.product.magic)
 
     def matches_name(self, path: str | Path) -> bool:
-        return self.filename_re.match(Path(path).name) is not None
+        return self.product.parse_filename(Path(path).name) is not None
 
     def matches_magic(self, head: bytes) -> bool:
         return any(head.startswith(m) for m in self.magic)
 
+    def probe(self, path: Path) -> bool:
+        return bool(self.product.probe(path))
+
     def function(self, attr: str) -> Callable[..., Any]:
-        name = getattr(self, attr)
-        if name is None:
-            raise UserError(f"{self.description} files have no {attr} function")
-        return getattr(importlib.import_module(f"cloudbench.readers.{self.module}"), name)
+        """``read``, ``track`` or ``summarise`` of this product."""
+        if attr == "summarise":
+            return self.product.summary
+        if self.kind == "profile":
+            return {"read": self.product.read_profiles, "track": self.product.read_track}[attr]
+        if attr == "read":
+            from cloudbench.readers.imager import read_imager
+
+            return read_imager
+        raise UserError(f"{self.description} files have no {attr} function")
 
 
-# --- content probes ---------------------------------------------------------------------------------
-def _hdf4_sds_names(path: Path) -> set[str]:
-    from pyhdf.SD import SD, SDC
+def _readers() -> dict[str, ProductReader]:
+    from cloudbench.sensors.registry import imager_products, label_products
 
-    sd = SD(str(path), SDC.READ)
-    try:
-        return set(sd.datasets())
-    finally:
-        sd.end()
+    out = {p.name: ProductReader(p.name, p.description, "profile", p) for p in label_products().values()}
+    out.update({p.name: ProductReader(p.name, p.description, "imager", p) for p in imager_products().values()})
+    return out
 
 
-def _probe_vfm(path: Path) -> bool:
-    try:
-        return calipso_vfm.SDS_FLAGS in _hdf4_sds_names(path)
-    except Exception:
-        return False
+class _ReaderTable(Mapping[str, ProductReader]):
+    """``READERS``: a live view of the sensor registry (products registered later appear here too)."""
+
+    def __getitem__(self, key: str) -> ProductReader:
+        return _readers()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_readers())
+
+    def __len__(self) -> int:
+        return len(_readers())
 
 
-def _probe_cldclass(path: Path) -> bool:
-    try:
-        names = _hdf4_sds_names(path)
-    except Exception:
-        return False
-    return cloudsat_cldclass_lidar.CLOUD_LAYER_BASE in names and cloudsat_cldclass_lidar.CLOUD_PHASE in names
-
-
-def _probe_abi(path: Path) -> bool:
-    try:
-        import netCDF4
-
-        with netCDF4.Dataset(str(path)) as ds:
-            return "Rad" in ds.variables and "band_id" in ds.variables
-    except Exception:
-        return False
-
-
-def _probe_hsd(path: Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(3)
-        if head.startswith(BZ2_MAGIC):
-            with bz2.open(path, "rb") as f:
-                head = f.read(3)
-        return head.startswith(HSD_MAGIC)
-    except Exception:
-        return False
-
-
-READERS: dict[str, ProductReader] = {
-    r.name: r
-    for r in (
-        ProductReader(
-            "calipso-vfm", "CALIPSO CALIOP L2 Vertical Feature Mask (HDF4)", "profile",
-            calipso_vfm.FILENAME_RE, (HDF4_MAGIC,), "calipso_vfm", "read_vfm", "read_vfm_track", "vfm_summary",
-            _probe_vfm,
-        ),
-        ProductReader(
-            "cloudsat-cldclass-lidar", "CloudSat 2B-CLDCLASS-LIDAR (HDF-EOS2 swath in HDF4)", "profile",
-            cloudsat_cldclass_lidar.FILENAME_RE, (HDF4_MAGIC,), "cloudsat_cldclass_lidar", "read_cldclass_lidar",
-            "read_cldclass_track", "cldclass_summary", _probe_cldclass,
-        ),
-        ProductReader(
-            "ahi-hsd", "Himawari AHI Standard Data segment (.DAT or .DAT.bz2)", "imager",
-            ahi_hsd.FILENAME_RE, (BZ2_MAGIC, HSD_MAGIC), "imager", "read_imager", None, "imager_summary",
-            _probe_hsd,
-        ),
-        ProductReader(
-            "abi-l1b", "GOES-R ABI L1b radiances (netCDF4)", "imager",
-            abi_l1b.FILENAME_RE, (HDF5_MAGIC,), "imager", "read_imager", None, "imager_summary", _probe_abi,
-        ),
-    )
-}
+READERS: Mapping[str, ProductReader] = _ReaderTable()
 
 
 def _head(path: Path, n: int = 8) -> bytes:
@@ -229,7 +179,7 @@ def open_product(path: str | Path, **kwargs: Any):
 
 
 def read_profiles(path: str | Path, grid: HeightGrid = DEFAULT_GRID):
-    """A CALIPSO VFM or CloudSat 2B-CLDCLASS-LIDAR granule in the common profile schema.
+    """A label-product granule (CALIPSO VFM, CloudSat, ...) in the common profile schema.
 
     Raises:
         UserError: the file is an imager file, not an active-sensor product.
@@ -238,7 +188,8 @@ def read_profiles(path: str | Path, grid: HeightGrid = DEFAULT_GRID):
     reader = guess_reader(path)
     if reader.kind != "profile":
         raise UserError(
-            f"is a {reader.description} file; profiles come from CALIPSO VFM or CloudSat 2B-CLDCLASS-LIDAR",
+            f"is a {reader.description} file; profiles come from a label product "
+            f"({', '.join(r.name for r in READERS.values() if r.kind == 'profile')})",
             path=path,
         )
     return _call(reader, "read", path, path, grid)

@@ -118,7 +118,7 @@ class UnitHeader:
 class ClassMapping:
     """One native class code of a label product and the cloudbench class it becomes."""
 
-    code: int
+    code: int | str  # the product's code (VFM: feature type and phase, e.g. "2/1")
     meaning: str
     phase: int  # cloudbench.config class code (0 clear, 1 ice, 2 mixed, 3 water, 255 unlabeled)
     note: str = ""
@@ -160,7 +160,7 @@ class ImagerProduct(abc.ABC):
     bands: ClassVar[Mapping[str, Band]]  # band name -> band, in the product's order
     magic: ClassVar[tuple[bytes, ...]] = ()  # leading bytes of its files (for guess_reader)
     product_dir: ClassVar[str] = ""  # the archive's product folder, for messages and the ledger
-    window_band_ids: ClassVar[tuple[str, ...]] = ()  # IR window bands, best first (11.2, then 10.4 um)
+    decode_in_threads: ClassVar[bool] = False  # True when decode() may run in several threads at once
 
     # --- names and time ---------------------------------------------------------------------
     @abc.abstractmethod
@@ -272,8 +272,9 @@ class ImagerProduct(abc.ABC):
     @abc.abstractmethod
     def write_synthetic_slot(self, root: str | Path, *, platform: str, slot_start: datetime,
                              bands: Mapping[str, np.ndarray], geometry: FullDiskGeometry) -> list[Path]:
-        """Write one slot's files under ARCHIVE/ ``root`` from physical values on each band's native
-        grid (reflectance % / BT K, NaN off disk); returns the paths written."""
+        """Write one slot's files under ARCHIVE/ ``root`` from physical values on the sample grid
+        (reflectance % / BT K, NaN off disk; finer bands are written by pixel replication); returns
+        the paths written."""
 
     # --- planning (written once) ---------------------------------------------------------------
     def needs(self, geometry: FullDiskGeometry, lines: np.ndarray, times: np.ndarray, *, start: datetime,

@@ -18,10 +18,11 @@ import threading
 import paramiko
 
 from cloudbench.errors import CredentialsError
+from cloudbench.sensors.cloudsat_cldclass_lidar import DEFAULT_COLLECTION_RELEASE as CLDCLASS_RELEASE
+from cloudbench.sensors.cloudsat_cldclass_lidar import cldclass_layout
 from cloudbench.sources.base import CHUNK_BYTES, ByteStream, NotFoundError, TransientError
 from cloudbench.sources.credentials import DPC_FIX, SftpCredentials
 from cloudbench.sources.fsroot import DirectoryCatalog, Entry, Store
-from cloudbench.sources.layouts import CLDCLASS_RELEASE, cldclass_layout
 
 log = logging.getLogger(__name__)
 

@@ -11,26 +11,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from cloudbench.config import IMAGER_PLATFORMS, Region
+from cloudbench.config import Region
 from cloudbench.errors import PartialError, UserError
 from cloudbench.folder_lock import exclusive
-from cloudbench.products import abi_l1b, ahi_hsd
+from cloudbench.sensors import registry
 from cloudbench.sources.base import Catalog, RetryPolicy
-from cloudbench.sources.cloudsat_dpc import DPC_HOST, DPC_PORT, DpcSftpStore
-from cloudbench.sources.credentials import (
-    EarthdataCredentials,
-    Secret,
-    dpc_credentials,
-    earthdata_credentials,
-)
-from cloudbench.sources.earthdata import CMR_URL, EarthdataCatalog
+from cloudbench.sources.cloudsat_dpc import DPC_HOST, DPC_PORT
+from cloudbench.sources.earthdata import CMR_URL
 from cloudbench.sources.fetch import Fetcher, FetchReport
 from cloudbench.sources.fsroot import DirectoryCatalog, FsspecStore
-from cloudbench.sources.layouts import DEFAULT_VFM_VERSION, cldclass_layout, imager_layout, vfm_layout
-from cloudbench.sources.noaa import NoaaBucketStore
 from cloudbench.sources.planner import DownloadPlan, Planner
 
-LABELS = ("cldclass-lidar", "vfm")
 REPORT_NAME = "download-report.json"
 
 
@@ -41,7 +32,7 @@ class SourceOptions:
     source_root: str | None = None  # any fsspec URL mirroring ARCHIVE/'s layout
     s3_endpoint: str | None = None
     cmr_url: str = CMR_URL
-    vfm_version: str = DEFAULT_VFM_VERSION
+    label_version: str | None = None  # product version of the labels (default: the product's own)
     dpc_host: str = DPC_HOST
     dpc_port: int = DPC_PORT
     dpc_user: str | None = None
@@ -52,40 +43,33 @@ class SourceOptions:
 
 
 def label_catalog(labels: str, opts: SourceOptions, workers: int = 8) -> Catalog:
-    """The active-sensor catalog; credentials are looked up here so a missing login fails first."""
-    if labels not in LABELS:
-        raise UserError(f"unknown --labels {labels!r}", fix=f"use one of {', '.join(LABELS)}")
+    """The label product's catalog; credentials are looked up here so a missing login fails first."""
+    product = registry.label_product(labels)
     if opts.source_root:
-        layout = vfm_layout(opts.vfm_version) if labels == "vfm" else cldclass_layout()
+        layout = product.layout(opts.label_version)
         return DirectoryCatalog(layout, FsspecStore(opts.source_root, storage_options=opts.storage_options))
-    if labels == "vfm":
-        creds = (EarthdataCredentials("SourceOptions.earthdata_token", token=Secret(opts.earthdata_token))
-                 if opts.earthdata_token else earthdata_credentials())
-        return EarthdataCatalog(creds, version=opts.vfm_version, cmr_url=opts.cmr_url, pool_size=workers)
-    creds = dpc_credentials(opts.dpc_user, opts.dpc_password)
-    return DirectoryCatalog(cldclass_layout(), DpcSftpStore(creds, opts.dpc_host, opts.dpc_port))
+    return product.catalog(opts, workers)
 
 
 def imager_catalogs(imager: str, opts: SourceOptions) -> dict[str, DirectoryCatalog]:
     """One catalog per platform of the imager position (every bucket is searched, not a date table)."""
-    if imager not in IMAGER_PLATFORMS:
-        raise UserError(f"unknown --imager {imager!r}", fix=f"use one of {', '.join(IMAGER_PLATFORMS)}")
+    product = registry.imager_for_position(imager)
     if opts.source_root:
         store = FsspecStore(opts.source_root, storage_options=opts.storage_options)
     else:
-        store = NoaaBucketStore(opts.s3_endpoint)
-    return {p.platform: DirectoryCatalog(imager_layout(p.platform), store) for p in IMAGER_PLATFORMS[imager]}
+        store = product.public_store(opts)
+    return {p: DirectoryCatalog(product.layout(p), store) for p in registry.platforms_of(imager)}
 
 
 def parse_bands(spec: str | None, imager: str) -> tuple[str, ...]:
-    """``B13,B14`` (AHI) or ``C13`` (ABI); empty means every band."""
-    table = ahi_hsd.BAND_NAMES if imager == "himawari" else abi_l1b.BAND_NAMES
+    """``B13,B14`` (AHI), ``C13`` (ABI)...: the position's imager bands; empty means every band."""
+    product = registry.imager_for_position(imager)
     if not spec:
-        return tuple(table)
+        return product.band_names
     bands = tuple(b.strip().upper() for b in spec.split(",") if b.strip())
-    bad = [b for b in bands if b not in table]
+    bad = [b for b in bands if b not in product.bands]
     if bad:
-        raise UserError(f"--bands: {', '.join(bad)} not {imager} bands", fix=f"choose from {','.join(table)}")
+        raise UserError(f"--bands: {', '.join(bad)} not {imager} bands", fix=f"choose from {','.join(product.band_names)}")
     return bands
 
 

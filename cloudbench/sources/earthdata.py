@@ -18,6 +18,9 @@ from requests.adapters import HTTPAdapter
 
 from cloudbench.config import Region
 from cloudbench.errors import CredentialsError, UserError
+from cloudbench.products.calipso_vfm import CMR_CONCEPT_IDS as VFM_CONCEPT_IDS
+from cloudbench.products.calipso_vfm import DEFAULT_VERSION as DEFAULT_VFM_VERSION
+from cloudbench.sensors.calipso_vfm import vfm_layout
 from cloudbench.sources.base import (
     ByteStream,
     Catalog,
@@ -29,7 +32,6 @@ from cloudbench.sources.base import (
     retry_call,
 )
 from cloudbench.sources.credentials import EARTHDATA_FIX, EARTHDATA_LOGIN_HOST, EarthdataCredentials
-from cloudbench.sources.layouts import DEFAULT_VFM_VERSION, VFM_CONCEPT_IDS, vfm_layout
 
 log = logging.getLogger(__name__)
 

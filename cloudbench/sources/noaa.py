@@ -9,7 +9,6 @@ uploads, so large multipart objects are verified by size and recorded with the s
 from __future__ import annotations
 
 from cloudbench.sources.fsroot import DirectoryCatalog, FsspecStore
-from cloudbench.sources.layouts import imager_layout
 
 BUCKET_PREFIX = "noaa-"
 
@@ -41,4 +40,6 @@ class NoaaBucketStore(FsspecStore):
 
 def noaa_imager_catalog(platform: str, endpoint_url: str | None = None, *, fs=None) -> DirectoryCatalog:
     """The full-disk L1b catalog of one platform (``himawari8``, ``goes16``...) in NOAA's buckets."""
-    return DirectoryCatalog(imager_layout(platform), NoaaBucketStore(endpoint_url, fs=fs))
+    from cloudbench.sensors.registry import imager_for_platform
+
+    return DirectoryCatalog(imager_for_platform(platform).layout(platform), NoaaBucketStore(endpoint_url, fs=fs))

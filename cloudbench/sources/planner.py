@@ -4,9 +4,10 @@ imager files the tracks need.
 A full Himawari slot is 160 files; the A-Train crosses a region in a few minutes and a few segments.
 So the plan is made from the tracks: an imager line is needed when a track point inside the region
 falls on it (within ``line_margin`` lines, which covers parallax shifts) and the line was scanned
-within ``max_dt`` of the point's time (per-line times from the products' scan model, widened by
-``time_margin_s`` because real scans drift from the model by seconds). For AHI that selects slots and
-segments; ABI full-disk files are whole disks, so it selects scans. Only requested bands are listed.
+within ``max_dt`` of the point's time (per-line times from the product's scan model, widened by
+``time_margin_s`` because real scans drift from the model by seconds). That selects slots and the
+units of each (AHI segments, FCI chunks; whole files where a scan is one file, as for ABI), through
+the imager product's ``needs`` (:mod:`cloudbench.sources.planning`). Only requested bands are listed.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from cloudbench.config import Region, platforms_for
+from cloudbench.config import Region
 from cloudbench.errors import UserError
-from cloudbench.products import abi_l1b, ahi_hsd
-from cloudbench.products.geostationary import FullDiskGeometry, geometry_for
+from cloudbench.products.geostationary import FullDiskGeometry
+from cloudbench.sensors.base import ImagerFile, ImagerProduct
+from cloudbench.sensors.registry import imager_for_position, platforms_for
 from cloudbench.sources.base import Catalog, Item
 from cloudbench.sources.fetch import Fetcher, FetchReport
 from cloudbench.sources.fsroot import DirectoryCatalog
-from cloudbench.sources.layouts import AhiLayout
 
 log = logging.getLogger(__name__)
 
@@ -119,71 +120,15 @@ def read_tracks(paths: list[tuple[Path, str]], region: Region, start: datetime, 
 
 
 def track_lines(geometry: FullDiskGeometry, tracks: list[Track]) -> tuple[np.ndarray, np.ndarray]:
-    """(line, time) of every on-disk track point on the 2 km grid; off-disk points are dropped."""
+    """(row, time) of every on-disk track point on the sample grid; off-disk points are dropped."""
     if not tracks:
         return np.zeros(0, np.int64), np.zeros(0, "datetime64[ns]")
     lon = np.concatenate([t.longitude for t in tracks])
     lat = np.concatenate([t.latitude for t in tracks])
     time = np.concatenate([t.time for t in tracks])
-    cols, rows = geometry.area(2.0).get_array_indices_from_lonlat(lon, lat)
+    cols, rows = geometry.area().get_array_indices_from_lonlat(lon, lat)
     ok = ~np.ma.getmaskarray(rows) & ~np.ma.getmaskarray(cols)
     return np.asarray(rows)[ok].astype(np.int64), time[ok]
-
-
-def _ns(seconds: float) -> np.timedelta64:
-    return np.timedelta64(int(round(seconds * 1e9)), "ns")
-
-
-def _to_datetime(t: np.datetime64) -> datetime:
-    from datetime import UTC
-
-    return datetime.fromtimestamp(t.astype("datetime64[ns]").astype(np.int64) / 1e9, tz=UTC)
-
-
-def ahi_needs(geometry: FullDiskGeometry, lines: np.ndarray, times: np.ndarray, *, max_dt_s: float,
-              line_margin: int, time_margin_s: float) -> dict[datetime, set[int]]:
-    """Slot start -> 1-based segments whose lines a track point falls on within the time tolerance."""
-    nlines = geometry.shape[0]
-    epoch = np.datetime64("2000-01-01T00:00:00", "ns")
-    line_offset = ahi_hsd.nominal_line_times(epoch, nlines) - epoch  # per-line delay after the slot start
-    slot = _ns(ahi_hsd.SLOT_MINUTES * 60)
-    tol = _ns(max_dt_s + time_margin_s)
-    seg_lines = nlines // geometry.n_segments
-    lo = np.clip(lines - line_margin, 0, nlines - 1)
-    hi = np.clip(lines + line_margin, 0, nlines - 1)
-    rel = times - epoch
-    # candidate slots k: |t - (epoch + k*slot + offset(l))| <= tol for some l in [lo, hi]
-    first = (rel - tol - line_offset[hi]) // slot
-    last = (rel + tol - line_offset[lo]) // slot
-    needs: dict[datetime, set[int]] = {}
-    for d in range(int((last - first).max(initial=-1)) + 1):
-        k = first + d
-        use = k <= last
-        since = rel[use] - k[use] * slot  # time of each point after the candidate slot's start
-        # line offsets grow with the line, so the lines seen within tol form one contiguous run
-        la = np.maximum(np.searchsorted(line_offset, since - tol, side="left"), lo[use])
-        lb = np.minimum(np.searchsorted(line_offset, since + tol, side="right") - 1, hi[use])
-        ok = la <= lb
-        triples = np.unique(np.stack([k[use][ok], la[ok] // seg_lines, lb[ok] // seg_lines], axis=1), axis=0)
-        for kk, sa, sb in triples:
-            needs.setdefault(_to_datetime(epoch + int(kk) * slot), set()).update(range(int(sa) + 1, int(sb) + 2))
-    return needs
-
-
-def abi_scan_needed(geometry: FullDiskGeometry, lines: np.ndarray, times: np.ndarray, start: datetime,
-                    end: datetime, *, max_dt_s: float, line_margin: int, time_margin_s: float) -> bool:
-    """Whether a full-disk scan from ``start`` to ``end`` saw some track point within the tolerance."""
-    if lines.size == 0:
-        return False
-    nlines = geometry.shape[0]
-    lt = abi_l1b.line_times(start, end, nlines)
-    tol = _ns(max_dt_s + time_margin_s)
-    lo = np.clip(lines - line_margin, 0, nlines - 1)
-    hi = np.clip(lines + line_margin, 0, nlines - 1)
-    # line times grow with the line: the nearest time over [lo, hi] is one of the ends or t itself
-    t_lo, t_hi = lt[lo], lt[hi]
-    nearest = np.where(times < t_lo, t_lo, np.where(times > t_hi, t_hi, times))
-    return bool((np.abs(times - nearest) <= tol).any())
 
 
 @dataclass
@@ -210,7 +155,7 @@ class Planner:
     track_reader: Callable[[Path], object] | None = None
 
     def line_margin(self, geometry: FullDiskGeometry) -> int:
-        return int(math.ceil(self.line_margin_km / (2.0 * geometry.reduction)))
+        return int(math.ceil(self.line_margin_km / (geometry.grid_km * geometry.reduction)))
 
     def plan(self, start: datetime, end: datetime, region: Region, imager: str) -> DownloadPlan:
         label_items = self.labels.list(start, end, region)
@@ -220,84 +165,52 @@ class Planner:
         paths = [(self.fetcher.archive / i.relpath, i.name) for i in label_items if i.relpath not in failed]
         tracks = read_tracks(paths, region, start, end, self.track_reader)
         plan = DownloadPlan(label_jobs, [], report, tracks)
+        product = imager_for_position(imager)
         platforms = [p for p in platforms_for(imager, start) if p in self.imagers]
         if not platforms:
             raise UserError(f"no imager catalog for {imager}", fix="check --imager")
-        if isinstance(self.imagers[platforms[0]].layout, AhiLayout):
-            self._plan_ahi(plan, start, end, platforms)
-        else:
-            self._plan_abi(plan, start, end, platforms)
+        self._plan_imagery(product, plan, start, end, platforms)
         return plan
 
-    def _bands_ok(self, item_band: str | None) -> bool:
-        return not self.bands or item_band in self.bands
+    def _bands_ok(self, info: ImagerFile) -> bool:
+        return not self.bands or info.band is None or info.band in self.bands
 
-    def _plan_ahi(self, plan: DownloadPlan, start: datetime, end: datetime, platforms: list[str]) -> None:
-        layout: AhiLayout = self.imagers[platforms[0]].layout  # type: ignore[assignment]
-        plan.window_slots = len(layout.slots(start, end))
-        geoms = {p: geometry_for(p, self.reduction) for p in platforms}
+    def _plan_imagery(self, product: ImagerProduct, plan: DownloadPlan, start: datetime, end: datetime,
+                      platforms: list[str]) -> None:
+        """Slots and units the tracks need, listed folder by folder; the operational platform first."""
+        step = timedelta(minutes=product.slot_minutes(start))
+        plan.window_slots = int(-(-(end - product.slot_of(start)) // step))
         needs_by_platform = {}
-        for p, g in geoms.items():
+        for p in platforms:
+            g = product.geometry(p, self.reduction)
             lines, times = track_lines(g, plan.tracks)
-            needs_by_platform[p] = ahi_needs(g, lines, times, max_dt_s=self.max_dt_s,
-                                             line_margin=self.line_margin(g), time_margin_s=self.time_margin_s)
+            needs_by_platform[p] = product.needs(g, lines, times, start=start, max_dt_s=self.max_dt_s,
+                                                 line_margin=self.line_margin(g), time_margin_s=self.time_margin_s)
         slots = sorted({s for needs in needs_by_platform.values() for s in needs})
+        listings: dict[tuple[str, str], list[Item]] = {}
         full_files = full_bytes = 0
         for slot in slots:
-            for p in platforms:  # operational platform first; the others when its folder is empty
+            for p in platforms:  # operational platform first; the others when its folders are empty
                 cat = self.imagers[p]
-                items = cat.list_dir(cat.layout.slot_dir(slot))  # type: ignore[attr-defined]
+                items = []
+                for reldir in product.slot_dirs(p, slot):
+                    if (p, reldir) not in listings:
+                        listings[(p, reldir)] = cat.list_dir(reldir)
+                    for item in listings[(p, reldir)]:
+                        info = product.parse_filename(item.name)
+                        if info is not None and info.platform == p and info.full_disk and info.slot_start == slot:
+                            items.append((item, info))
                 if not items:
                     continue
                 plan.listed_slots += 1
                 full_files += len(items)
-                full_bytes += sum(i.size or 0 for i in items)
-                segs = needs_by_platform[p].get(slot, set())
-                for item in items:
-                    info = cat.layout.parse(item.name)
-                    if info and self._bands_ok(info.band) and info.segment in segs:
+                full_bytes += sum(i.size or 0 for i, _ in items)
+                units = needs_by_platform[p].get(slot, set())
+                for item, info in items:
+                    if self._bands_ok(info) and info.unit in units:
                         plan.imager_jobs.append((item, cat))
                 break
         self._estimate_full(plan, full_files, full_bytes)
-
-    def _plan_abi(self, plan: DownloadPlan, start: datetime, end: datetime, platforms: list[str]) -> None:
-        mode = abi_l1b.scan_mode_for(start)
-        plan.window_slots = int((end - start) / timedelta(minutes=abi_l1b.slot_minutes(mode)))
-        if not plan.tracks:
-            return
-        tmin = _to_datetime(min(t.time.min() for t in plan.tracks))
-        tmax = _to_datetime(max(t.time.max() for t in plan.tracks))
-        pad = timedelta(seconds=self.max_dt_s + self.time_margin_s)
-        scans: dict[tuple[str, datetime], list[Item]] = {}
-        for p in platforms:
-            cat = self.imagers[p]
-            geom = geometry_for(p, self.reduction)
-            lines, times = track_lines(geom, plan.tracks)
-            for reldir in cat.layout.dirs_for(tmin - pad, tmax + pad + timedelta(minutes=15)):
-                for item in cat.list_dir(reldir):
-                    info = cat.layout.parse(item.name)
-                    scans.setdefault((p, info.time), []).append(item)
-            found = False
-            for (platform, _t0), items in sorted(scans.items()):
-                if platform != p:
-                    continue
-                found = True
-                info = cat.layout.parse(items[0].name)
-                if not abi_scan_needed(geom, lines, times, info.time, info.end, max_dt_s=self.max_dt_s,
-                                       line_margin=self.line_margin(geom), time_margin_s=self.time_margin_s):
-                    continue
-                plan.listed_slots += 1
-                for item in items:
-                    if self._bands_ok(cat.layout.parse(item.name).band):
-                        plan.imager_jobs.append((item, cat))
-            if found:
-                break
-        listed = [items for items in scans.values()]
-        full_files = sum(len(v) for v in listed)
-        full_bytes = sum(i.size or 0 for v in listed for i in v)
-        if listed:
-            plan.full_window_files = round(full_files / len(listed) * plan.window_slots)
-            plan.full_window_bytes = round(full_bytes / len(listed) * plan.window_slots)
 
     @staticmethod
     def _estimate_full(plan: DownloadPlan, files: int, nbytes: int) -> None:

@@ -120,7 +120,7 @@ def write_abi_file(
     lines, cols = values_native.shape
     counts = physical_to_rad_counts(values_native, band, start)
     scale, offset = rad_scaling(band)
-    angles = geometry.abi_scan_angles(res)
+    angles = P.scan_angles(geometry.native_shape(res)[1], res, geometry.reduction)
     valid = counts != b.fill
     created = end + timedelta(seconds=6.5)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")

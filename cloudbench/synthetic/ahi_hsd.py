@@ -116,7 +116,7 @@ def _header_bytes(
     time_stride: int,
 ) -> bytes:
     b = P.BANDS[band]
-    proj = geometry.hsd_projection(b.resolution_km)
+    proj = P.hsd_projection(geometry.native_shape(b.resolution_km)[1], b.resolution_km, geometry.reduction)
 
     stride = max(1, min(time_stride, n_lines))
     idx = np.unique(np.r_[np.arange(0, n_lines, stride), n_lines - 1])
@@ -215,7 +215,7 @@ def _header_bytes(
 
     b7 = _zeros(P.BLOCK7)
     b7["block_number"], b7["block_length"] = 7, P.BLOCK7.itemsize
-    b7["total_segments"], b7["segment_number"], b7["first_line"] = geometry.n_segments, segment, first_line + 1
+    b7["total_segments"], b7["segment_number"], b7["first_line"] = geometry.n_units, segment, first_line + 1
 
     head = b"".join(
         x.tobytes() for x in (b1, b2, b3, b4, b5, part, b6, b7)
@@ -265,7 +265,7 @@ def write_ahi_slot(
             2 km grid, shape ``geometry.shape``, NaN where nothing was seen (off disk). Finer bands are
             written at their native resolution by pixel replication.
         geometry: the full disk (``geometry_for(platform, reduction)``); its CFAC/LFAC/COFF/LOFF go to block 3.
-        segments: 1-based segment numbers to write (default: all ``geometry.n_segments``).
+        segments: 1-based segment numbers to write (default: all ``geometry.n_units``).
         line_times: optional datetime64 per 2 km line for block 9; default ``nominal_line_times``.
 
     Returns:
@@ -276,10 +276,10 @@ def write_ahi_slot(
     if slot_start.tzinfo is None:
         slot_start = slot_start.replace(tzinfo=UTC)
     slot_start = slot_start.astimezone(UTC)
-    segs = list(range(1, geometry.n_segments + 1)) if segments is None else [int(s) for s in segments]
+    segs = list(range(1, geometry.n_units + 1)) if segments is None else [int(s) for s in segments]
     for s in segs:
-        if not 1 <= s <= geometry.n_segments:
-            raise ValueError(f"segment {s} is outside 1..{geometry.n_segments}")
+        if not 1 <= s <= geometry.n_units:
+            raise ValueError(f"segment {s} is outside 1..{geometry.n_units}")
     written: list[Path] = []
     for band, values in bands.items():
         if band not in P.BANDS:
@@ -291,7 +291,7 @@ def write_ahi_slot(
         f = b.factor
         cal = band_calibration(band)
         native_times = _native_line_times(slot_start, geometry, f, line_times)
-        seg_lines_2km = geometry.shape[0] // geometry.n_segments
+        seg_lines_2km = geometry.shape[0] // geometry.n_units
         n_cols = geometry.shape[1] * f
         for s in segs:
             r0 = (s - 1) * seg_lines_2km
@@ -302,7 +302,7 @@ def write_ahi_slot(
             first_line = r0 * f
             n_lines = seg_lines_2km * f
             counts[~geometry.disk_mask(b.resolution_km, slice(first_line, first_line + n_lines))] = P.COUNT_OUTSIDE_SCAN
-            name = P.build_filename(platform, slot_start, band, s, geometry.n_segments)
+            name = P.build_filename(platform, slot_start, band, s, geometry.n_units)
             head = _header_bytes(
                 platform=platform, slot_start=slot_start, band=band, geometry=geometry, segment=s,
                 first_line=first_line, n_lines=n_lines, n_cols=n_cols,

@@ -23,27 +23,25 @@ from pathlib import Path
 
 import numpy as np
 
-from cloudbench.config import Region, parse_region, platforms_for
-from cloudbench.products import abi_l1b, ahi_hsd
-from cloudbench.products import calipso_vfm as vfm_product
-from cloudbench.products import cloudsat_cldclass_lidar as cs_product
-from cloudbench.products.geostationary import FullDiskGeometry, geometry_for
+from cloudbench.config import Region, parse_region
+from cloudbench.products.geostationary import FullDiskGeometry
+from cloudbench.sensors import registry
+from cloudbench.sensors.base import SyntheticGranule
 from cloudbench.synthetic import orbit
 from cloudbench.synthetic.layers import TrackLayers
 from cloudbench.synthetic.render import RenderedSlot, render_slot
 from cloudbench.synthetic.scene import Scene
 
-LABEL_PRODUCTS = ("cldclass-lidar", "vfm")
-IMAGERS = ("himawari", "goes-east", "goes-west")
+DEFAULT_LABELS = ("cldclass-lidar", "vfm")
 
 
 @dataclass
 class WrittenGranule:
     """One active-sensor file and the truth written into it."""
 
-    product: str  # "vfm" or "cldclass-lidar"
+    product: str  # the --labels key: "vfm", "cldclass-lidar", ...
     path: Path
-    granule: orbit.Granule
+    granule: SyntheticGranule
     layers: TrackLayers  # per shot (VFM: whole records only) or per ray, as written
 
 
@@ -73,10 +71,10 @@ class SyntheticArchive:
 
     @property
     def files(self) -> dict[str, list[Path]]:
-        """Written files by product: ``vfm``, ``cldclass-lidar`` and ``imager``."""
-        out: dict[str, list[Path]] = {p: [] for p in LABEL_PRODUCTS}
+        """Written files by product: every label product key (``vfm``, ``cldclass-lidar``...) and ``imager``."""
+        out: dict[str, list[Path]] = {p: [] for p in registry.label_choices()}
         for g in self.granules:
-            out[g.product].append(g.path)
+            out.setdefault(g.product, []).append(g.path)
         out["imager"] = [p for s in self.slots for p in s.paths]
         return out
 
@@ -99,6 +97,11 @@ class SyntheticArchive:
         raise KeyError(f"no slot {slot_start.isoformat()} in this archive")
 
 
+def aware_utc(t: datetime | str | np.datetime64) -> datetime:
+    """An aware UTC datetime from an ISO string, a datetime64 or a (naive = UTC) datetime."""
+    return _aware(t)
+
+
 def _aware(t: datetime | str | np.datetime64) -> datetime:
     if isinstance(t, str):
         t = datetime.fromisoformat(t.replace("Z", "+00:00"))
@@ -119,11 +122,12 @@ def _longest_run(inside: np.ndarray) -> slice | None:
 
 
 def _granule_samples(
-    granule: orbit.Granule, start: np.datetime64, end: np.datetime64, interval_s: float, region: Region, whole: int
+    granule: SyntheticGranule, start: np.datetime64, end: np.datetime64, interval_s: float, region: Region,
+    whole: int, subpoint,
 ) -> np.ndarray | None:
     """Sample times of a granule inside [start, end) and the region (longest pass), aligned to ``whole``."""
     times = orbit.sample_times(granule.start, granule.end, interval_s)
-    lat, lon = orbit.subpoint(times)
+    lat, lon = subpoint(times)
     inside = region.contains(lon, lat) & (times >= start) & (times < end)
     run = _longest_run(inside)
     if run is None:
@@ -143,7 +147,7 @@ def write_archive(
     end: datetime | str,
     region: str | Region = "paper",
     imager: str = "himawari",
-    labels: tuple[str, ...] | list[str] = LABEL_PRODUCTS,
+    labels: tuple[str, ...] | list[str] = DEFAULT_LABELS,
     bands: list[str] | tuple[str, ...] | None = None,
     reduction: int = 10,
     seed: int = 0,
@@ -152,7 +156,7 @@ def write_archive(
     max_dt_s: float = 600.0,
     full_size: bool = False,
     scene: Scene | None = None,
-    vfm_version: str = vfm_product.DEFAULT_VERSION,
+    label_versions: dict[str, str] | None = None,
     progress: bool = False,
     clouds_everywhere: bool = False,
 ) -> SyntheticArchive:
@@ -162,8 +166,8 @@ def write_archive(
         root: The ARCHIVE folder (created if needed).
         start, end: UTC span (aware datetimes or ISO strings; naive means UTC).
         region: A preset name (``paper``, ``himawari``...), ``W,S,E,N``, or a Region.
-        imager: ``himawari``, ``goes-east`` or ``goes-west``; the platform follows the date.
-        labels: Active products to write: ``cldclass-lidar`` and/or ``vfm``.
+        imager: An imager position (``himawari``, ``goes-east``, ...); the platform follows the date.
+        labels: Label products to write (``--labels`` keys: ``cldclass-lidar``, ``vfm``, ...).
         bands: Imager bands (default all 16); fewer keep tests fast.
         reduction: Full-disk reduction factor (10: 550 x 550 px AHI disk); ignored with ``full_size``.
         seed: Seeds the scene and the instrument noise.
@@ -172,7 +176,7 @@ def write_archive(
         max_dt_s: Time margin around each pass for the slots.
         full_size: Real 2 km disks (5500 x 5500); the per-pixel truth view is not kept (memory).
         scene: A scene to render instead of ``Scene(seed, start, end, region=region)``.
-        vfm_version: CALIPSO VFM version in names and metadata.
+        label_versions: Product version per label key for names and metadata (default: each product's).
         progress: Show a progress bar over the imager slots.
         clouds_everywhere: Render clouds over the whole disk, not only within 10 deg of the region
             (a full-size disk then takes minutes per slot).
@@ -180,24 +184,23 @@ def write_archive(
     Raises:
         ValueError: an unknown imager, label product or band.
     """
-    from cloudbench.synthetic.calipso_vfm import write_vfm_granule
-    from cloudbench.synthetic.cloudsat_cldclass_lidar import write_cldclass_granule
-
     root = Path(root)
     start_dt, end_dt = _aware(start), _aware(end)
     if end_dt <= start_dt:
         raise ValueError(f"end {end_dt.isoformat()} must be after start {start_dt.isoformat()}")
     reg = parse_region(region) if isinstance(region, str) else region
-    if imager not in IMAGERS:
-        raise ValueError(f"unknown imager {imager!r}; choose one of {', '.join(IMAGERS)}")
-    unknown = [p for p in labels if p not in LABEL_PRODUCTS]
+    if imager not in registry.imager_choices():
+        raise ValueError(f"unknown imager {imager!r}; choose one of {', '.join(registry.imager_choices())}")
+    unknown = [p for p in labels if p not in registry.label_choices()]
     if unknown:
-        raise ValueError(f"unknown label product(s) {unknown}; choose from {', '.join(LABEL_PRODUCTS)}")
-    platform = platforms_for(imager, start_dt)[0]
-    geometry = geometry_for(platform, 1 if full_size else reduction)
+        raise ValueError(f"unknown label product(s) {unknown}; choose from {', '.join(registry.label_choices())}")
+    product = registry.imager_for_position(imager)
+    platform = registry.platforms_for(imager, start_dt)[0]
+    geometry = product.geometry(platform, 1 if full_size else reduction)
     if bands is not None:
-        for b in bands:
-            geometry.band(b)
+        bad = [b for b in bands if b not in product.bands]
+        if bad:
+            raise ValueError(f"{bad} are not {product.description} bands; choose from {', '.join(product.band_names)}")
     start64 = orbit._to_ns(start_dt)
     end64 = orbit._to_ns(end_dt)
     scene = scene or Scene(seed, start64, end64, region=reg)
@@ -205,30 +208,19 @@ def write_archive(
     root.mkdir(parents=True, exist_ok=True)
 
     # --- active granules -------------------------------------------------------------------------
-    if "vfm" in labels:
-        for g in orbit.calipso_granules(start64, end64):
-            times = _granule_samples(g, start64, end64, orbit.calipso_shot_interval_s(), reg, vfm_product.SHOTS_PER_RECORD)
+    versions = label_versions or {}
+    for key in labels:
+        label = registry.label_product(key)
+        interval = label.synthetic_sample_interval_s()
+        for g in label.synthetic_granules(start64, end64):
+            times = _granule_samples(g, start64, end64, interval, reg, label.samples_per_record,
+                                     label.synthetic_subpoint)
             if times is None:
                 continue
-            lat, lon = orbit.subpoint(times)
+            lat, lon = label.synthetic_subpoint(times)
             layers = scene.layers_at(lon, lat, times)
-            name = vfm_product.build_filename(_aware(times[0]), g.day_night, version=vfm_version)
-            path = root / vfm_product.archive_relpath(name)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            written = write_vfm_granule(path, layers, version=vfm_version, seed=seed)
-            archive.granules.append(WrittenGranule("vfm", Path(written), g, layers))
-    if "cldclass-lidar" in labels:
-        for g in orbit.cloudsat_granules(start64, end64):
-            times = _granule_samples(g, start64, end64, orbit.CLOUDSAT_RAY_INTERVAL_S, reg, 1)
-            if times is None:
-                continue
-            lat, lon = orbit.subpoint(times)
-            layers = scene.layers_at(lon, lat, times)
-            name = cs_product.build_filename(_aware(np.datetime64(times[0], "s")), g.orbit)
-            path = root / cs_product.archive_relpath(name)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            written = write_cldclass_granule(path, layers, granule_number=g.orbit)
-            archive.granules.append(WrittenGranule("cldclass-lidar", Path(written), g, layers))
+            written = label.write_synthetic(root, layers, g, seed=seed, version=versions.get(key))
+            archive.granules.append(WrittenGranule(key, Path(written), g, layers))
 
     # --- imager slots ------------------------------------------------------------------------------
     slots = _slots(archive, start_dt, end_dt, slot_minutes, only_near_tracks, max_dt_s)
@@ -241,14 +233,8 @@ def write_archive(
         rendered = render_slot(
             scene, geometry, slot, bands, seed=seed, roi=None if clouds_everywhere else reg, keep_view=not full_size
         )
-        if geometry.sensor == "ahi":
-            from cloudbench.synthetic.ahi_hsd import write_ahi_slot
-
-            paths = write_ahi_slot(root, platform=platform, slot_start=slot, bands=rendered.bands, geometry=geometry)
-        else:
-            from cloudbench.synthetic.abi_l1b import write_abi_slot
-
-            paths = write_abi_slot(root, platform=platform, slot_start=slot, bands=rendered.bands, geometry=geometry)
+        paths = product.write_synthetic_slot(root, platform=platform, slot_start=slot, bands=rendered.bands,
+                                             geometry=geometry)
         archive.slots.append(WrittenSlot(slot, [Path(p) for p in paths], rendered))
     return archive
 
@@ -256,9 +242,7 @@ def write_archive(
 def _slot_step(geometry: FullDiskGeometry, when: datetime, slot_minutes: int | None) -> timedelta:
     if slot_minutes is not None:
         return timedelta(minutes=int(slot_minutes))
-    if geometry.sensor == "ahi":
-        return timedelta(minutes=ahi_hsd.SLOT_MINUTES)
-    return timedelta(minutes=abi_l1b.slot_minutes(abi_l1b.scan_mode_for(when)))
+    return timedelta(minutes=registry.imager_for_platform(geometry.platform).slot_minutes(when))
 
 
 def _slots(

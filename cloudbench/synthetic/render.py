@@ -25,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from cloudbench.config import ICE, MIXED, WATER, Region
-from cloudbench.products import abi_l1b, ahi_hsd
 from cloudbench.synthetic.orbit import _to_ns
 from cloudbench.synthetic.parallax import (
     GEO_RADIUS_KM,
@@ -80,13 +79,15 @@ def satellite_zenith(lon, lat, sub_lon: float) -> np.ndarray:
     return np.degrees(np.arccos(np.clip(cosz, -1.0, 1.0)))
 
 
+def _product(geometry):
+    from cloudbench.sensors.registry import imager_for_platform
+
+    return imager_for_platform(geometry.platform)
+
+
 def slot_line_times(geometry, slot_start: datetime | np.datetime64) -> np.ndarray:
-    """Per-line observation times (2 km grid) the product writer will record for this slot."""
-    nlines = int(geometry.shape[0])
-    if geometry.sensor == "ahi":
-        return ahi_hsd.nominal_line_times(slot_start, nlines)
-    s, e = abi_l1b.nominal_scan_bounds(_as_datetime(slot_start))
-    return abi_l1b.line_times(s, e, nlines)
+    """Per-line observation times (sample grid) the product writer will record for this slot."""
+    return _product(geometry).synthetic_line_times(geometry, _as_datetime(slot_start))
 
 
 def _roi_mask(roi: Region, margin_deg: float, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -221,9 +222,11 @@ def render_slot(
     The disk is rendered in blocks of lines (``BLOCK_PIXELS`` pixels each) so memory stays bounded at
     full size.
     """
-    names = tuple(bands) if bands is not None else tuple(geometry.band_names)
-    for name in names:
-        geometry.band(name)  # raises ValueError naming the valid bands
+    product = _product(geometry)
+    names = tuple(bands) if bands is not None else tuple(product.band_names)
+    bad = [b for b in names if b not in product.bands]
+    if bad:
+        raise ValueError(f"{bad} are not {product.description} bands; choose from {', '.join(product.band_names)}")
     lines, cols = (int(v) for v in geometry.shape)
     if line_times is None:
         line_times = slot_line_times(geometry, slot_start)
@@ -295,7 +298,7 @@ def _render_pixels(scene: Scene, geometry, view: ApparentView, names, *, noise: 
 
     out: dict[str, np.ndarray] = {}
     for name in names:
-        band = geometry.band(name)
+        band = _product(geometry).bands[name]
         phys = _physics(band.wavelength_um)
         if isinstance(phys, _Solar):
             alb = np.where(land, phys.land_albedo, phys.ocean_albedo)

@@ -31,35 +31,46 @@ from cloudbench.config import (
     WATER,
 )
 from cloudbench.errors import UserError
-from cloudbench.products import abi_l1b, ahi_hsd
+
+WINDOW_TARGETS_UM = (11.2, 10.35)
+"""The cleaner IR window first (least water vapour absorption), then the 10.4 um one."""
 
 
 def _window_bands() -> tuple[str, ...]:
-    """IR window bands by name, best first: the 11.2 um window, then the 10.4 um one (AHI and ABI).
+    """IR window bands by name, best first, over every registered imager product.
 
-    Read from the products' band tables so the rule follows them; the cleaner window (least water
-    vapour absorption) gives the cloud-top temperature the rule turns into a height.
+    Read from the products' band tables so the rule follows them; the window band gives the
+    cloud-top temperature the rule turns into a height.
     """
-    order = []
-    for target_um in (11.2, 10.35):
-        for table in (ahi_hsd.BANDS, abi_l1b.BANDS):
-            order.append(min(table, key=lambda name, t=table: abs(t[name].wavelength_um - target_um)))
+    from cloudbench.sensors.registry import imager_products
+
+    order: list[str] = []
+    for target_um in WINDOW_TARGETS_UM:
+        for product in imager_products().values():
+            ir = {n: b for n, b in product.bands.items() if b.kind == "ir"}
+            if ir:
+                name = min(ir, key=lambda n, t=ir: abs(t[n].wavelength_um - target_um))
+                if name not in order:
+                    order.append(name)
     return tuple(order)
 
 
-WINDOW_BANDS = _window_bands()
+def __getattr__(name: str):
+    if name == "WINDOW_BANDS":  # computed on use: products registered later count too
+        return _window_bands()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 BT_THRESHOLDS_K = tuple(float(t) for t in np.arange(2.0, 32.0, 2.0))  # below the clear-sky BT
 DEPTHS_KM = (0.5, 1.0, 2.0, 3.0, 5.0, 8.0)
 
 
 def window_band_index(band_names: Sequence[str]) -> int:
     """Index of the 11 um (or 10.4 um) window band; UserError if the dataset has neither."""
-    for name in WINDOW_BANDS:
+    for name in _window_bands():
         if name in band_names:
             return list(band_names).index(name)
     raise UserError(
         f"no infrared window band among {list(band_names)}",
-        fix=f"build the dataset with one of {', '.join(WINDOW_BANDS)} in --bands",
+        fix=f"build the dataset with one of {', '.join(_window_bands())} in --bands",
     )
 
 

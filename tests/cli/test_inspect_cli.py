@@ -77,7 +77,7 @@ def test_imager_json_summary_has_the_calibrated_statistics(files, capsys):
     for key in ("product", "time_start", "time_end", "shape", "min", "max", "mean"):
         assert key in info
     g = files["geometry"]
-    seg_lines = g.shape[0] // g.n_segments
+    seg_lines = g.shape[0] // g.n_units
     assert list(info["shape"]) == [seg_lines, g.shape[1]]
     seg = files["b13"][4 * seg_lines : 5 * seg_lines]
     assert abs(info["mean"] - float(np.nanmean(seg))) < 0.5

@@ -68,7 +68,7 @@ def calm_fine_archive(tmp_path_factory):
     cols, rows = fine.area().get_array_indices_from_lonlat(np.append(alon, track.longitude),
                                                            np.append(alat, track.latitude))
     rows = np.ma.compressed(rows)
-    seg_rows = fine.segment_lines(2.0)
+    seg_rows = fine.unit_lines(2.0)
     segments = sorted({int(r // seg_rows) + 1 for r in np.concatenate(
         [rows - PATCH_MARGIN_ROWS, rows + PATCH_MARGIN_ROWS]) if 0 <= r < fine.shape[0]})
     for slot in reduced.slots:

@@ -11,7 +11,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import zarr
 
@@ -63,8 +62,7 @@ def test_abi_labels_are_the_truth_the_imager_sees(abi_run):
     ABI has no per-line time stamps: lines are placed linearly between the file's scan start and end,
     which is also how the synthetic scan is rendered, so the truth is evaluated at those times.
     """
-    from cloudbench.collocate.imager_access import SlotReader
-    from cloudbench.collocate.jobs import ImagerSlot
+    from cloudbench.readers.slot_access import open_slot
 
     assert abi_run["code"] == 0
     scene, geometry = abi_run["archive"].scene, abi_run["archive"].geometry
@@ -72,7 +70,7 @@ def test_abi_labels_are_the_truth_the_imager_sees(abi_run):
     files = {p.name: p for p in abi_run["root"].rglob("OR_ABI-L1b-RadF-*.nc")}
     rows, cols, labels, times = [], [], [], []
     for name, group in abi_run["table"].groupby("imager_files"):
-        reader = SlotReader(ImagerSlot("goes16", pd.Timestamp(0).to_pydatetime(), (str(files[name]),)), ("C13",))
+        reader = open_slot((str(files[name]),), ("C13",))
         line_times = reader.line_times(np.arange(reader.area.height))
         for job, sel in group.groupby("job_id"):
             a = _job_arrays(abi_run["out"], job)

@@ -215,12 +215,11 @@ def calm_runs(calm_fine_archive, tmp_path_factory):
 
 def slot_line_times(root: Path, imager_files: str) -> np.ndarray:
     """Per-line times of the slot a sample was cut from, read back from its HSD headers."""
-    from cloudbench.collocate.imager_access import SlotReader
-    from cloudbench.collocate.jobs import ImagerSlot
+    from cloudbench.readers.slot_access import open_slot
 
     names = imager_files.split(";")
     files = tuple(str(p) for p in root.rglob("HS_*") if p.name.split("_")[2:4] == names[0].split("_")[2:4])
-    reader = SlotReader(ImagerSlot("himawari8", pd.Timestamp(0).to_pydatetime(), files), ("B13",))
+    reader = open_slot(files, ("B13",))
     return reader.line_times(np.arange(reader.area.height))
 
 

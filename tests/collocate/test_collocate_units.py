@@ -103,7 +103,7 @@ def test_choose_slots_per_profile_and_drop_out_of_time():
     slots = [base + per_line, base + np.timedelta64(600, "s") + per_line]
     rows = np.array([0, 90, 50, 50])
     t = base + np.array([10, 590, 650 + 300, 3000], dtype="timedelta64[s]").astype("timedelta64[ns]")
-    slot, dt = choose_slots(t, rows, slots, max_dt_s=300.0)
+    slot, dt = choose_slots(t, [lt[rows] for lt in slots], max_dt_s=300.0)
     np.testing.assert_array_equal(slot, [0, 0, 1, -1])
     np.testing.assert_allclose(dt[:3], [10, 50, 50])
     assert np.isnan(dt[3])

@@ -62,7 +62,7 @@ def test_satpy_and_fast_reader_return_the_physical_values(ahi_slot, band):
     segs = [read_hsd_segment(p) for p in paths]
     fast = np.concatenate([s[1] for s in segs])
     assert [s[0] for s in segs] == [i * fast.shape[0] // 10 for i in range(10)]
-    assert fast.dtype == np.float32 and fast.shape == ahi_slot["geometry"].band_shape(band)
+    assert fast.dtype == np.float32 and fast.shape == ahi_slot["geometry"].native_shape(ahi_hsd.BANDS[band].resolution_km)
     np.testing.assert_array_equal(np.isnan(fast), np.isnan(sat))
     assert np.nanmax(np.abs(fast - sat)) < 1e-3
     truth = _native_truth(ahi_slot["truth"][band], band)
@@ -89,7 +89,7 @@ def test_satpy_area_is_the_geometry_area(ahi_slot, band):
 
 def test_block9_line_times_come_back_within_a_millisecond(ahi_slot):
     for band in AHI_SPEC:
-        n = ahi_slot["geometry"].band_shape(band)[0]
+        n = ahi_slot["geometry"].native_shape(ahi_hsd.BANDS[band].resolution_km)[0]
         nominal = ahi_hsd.nominal_line_times(AHI_SLOT, n)
         got = np.concatenate([read_hsd_header(p)["line_times"] for p in _segments(ahi_slot["paths"], band)])
         assert np.abs((got - nominal).astype(np.int64)).max() < 1_000_000  # ns

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from cloudbench.config import IMAGER_GRID_KM, parse_region
+from cloudbench.config import parse_region
 from cloudbench.products import abi_l1b, calipso_vfm
 from cloudbench.products.geostationary import geometry_for
 from cloudbench.sources.base import RetryPolicy
@@ -75,7 +75,7 @@ def needed_scans(scans, tracks, platform: str, start: datetime, end: datetime) -
     _, rows = geom.area().get_array_indices_from_lonlat(lon[keep], lat[keep])
     ok = ~np.ma.getmaskarray(rows)
     rows, time = np.asarray(rows)[ok], time[keep][ok]
-    margin = math.ceil(DEFAULT_LINE_MARGIN_KM / (IMAGER_GRID_KM * REDUCTION))
+    margin = math.ceil(DEFAULT_LINE_MARGIN_KM / (2.0 * REDUCTION))  # the 2 km sample grid
     tol = np.timedelta64(int((MAX_DT_S + DEFAULT_TIME_MARGIN_S) * 1e9), "ns")
     lines = np.arange(geom.shape[0])
     need = set()

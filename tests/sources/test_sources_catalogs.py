@@ -10,13 +10,14 @@ import pytest
 
 from cloudbench.errors import CredentialsError
 from cloudbench.products import ahi_hsd, calipso_vfm, cloudsat_cldclass_lidar
+from cloudbench.sensors.cloudsat_cldclass_lidar import cldclass_layout
+from cloudbench.sensors.registry import imager_for_platform
 from cloudbench.sources.base import RetryPolicy
 from cloudbench.sources.cloudsat_dpc import DpcSftpStore
 from cloudbench.sources.credentials import Secret, SftpCredentials, dpc_credentials, earthdata_credentials
 from cloudbench.sources.earthdata import EarthdataCatalog
 from cloudbench.sources.fetch import Fetcher
 from cloudbench.sources.fsroot import DirectoryCatalog, FsspecStore
-from cloudbench.sources.layouts import ahi_layout, cldclass_layout
 from cloudbench.sources.noaa import noaa_imager_catalog
 
 T0 = datetime(2018, 10, 1, tzinfo=UTC)
@@ -145,7 +146,7 @@ def test_fsspec_root_mirror(tmp_path):
     path = mirror / ahi_hsd.archive_path("himawari9", slot, name)
     path.parent.mkdir(parents=True)
     path.write_bytes(b"abc" * 100)
-    cat = DirectoryCatalog(ahi_layout("himawari9"), FsspecStore(f"file://{mirror}"))
+    cat = DirectoryCatalog(imager_for_platform("himawari9").layout("himawari9"), FsspecStore(f"file://{mirror}"))
     items = cat.list(slot - timedelta(minutes=5), slot + timedelta(minutes=5))
     assert [(i.name, i.size) for i in items] == [(name, 300)]
     assert Fetcher(tmp_path / "a", retry=FAST).fetch([(items[0], cat)]).ok

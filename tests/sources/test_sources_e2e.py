@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from cloudbench.cli import main
-from cloudbench.config import IMAGER_GRID_KM, MAX_DT_S, parse_region
+from cloudbench.config import MAX_DT_S, parse_region
 from cloudbench.products import ahi_hsd
 from cloudbench.sources.download import download
 from cloudbench.sources.local_servers import LOOPBACK, serve_archive
@@ -70,7 +70,7 @@ def expected_imagery(archive, labels: str, max_dt_s: float = MAX_DT_S) -> set[st
     cols, rows = archive.geometry.area().get_array_indices_from_lonlat(lon[keep], lat[keep])
     on_disk = ~np.ma.getmaskarray(rows)
     rows, time = np.asarray(rows)[on_disk], time[keep][on_disk]
-    margin = math.ceil(DEFAULT_LINE_MARGIN_KM / (IMAGER_GRID_KM * REDUCTION))
+    margin = math.ceil(DEFAULT_LINE_MARGIN_KM / (2.0 * REDUCTION))  # the 2 km sample grid
     tol = np.timedelta64(int((max_dt_s + DEFAULT_TIME_MARGIN_S) * 1e9), "ns")
     need = set()
     for slot in archive.slots:

@@ -86,7 +86,7 @@ def expected_files(s3, tracks, region, max_dt_s, margin_lines, time_margin_s, ba
     cols, rows = geom.area().get_array_indices_from_lonlat(lon[inside], lat[inside])
     ok = ~np.ma.getmaskarray(rows)
     rows, time = np.asarray(rows)[ok], time[inside][ok]
-    seg_lines = geom.shape[0] // geom.n_segments
+    seg_lines = geom.shape[0] // geom.n_units
     client = s3.client()
     # moto's store is shared by every server of the process: look only at this module's day
     pages = client.get_paginator("list_objects_v2").paginate(Bucket="noaa-himawari8", Prefix=f"{ahi_hsd.PRODUCT_DIR}/{T0:%Y/%m/%d}/")

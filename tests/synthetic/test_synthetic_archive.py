@@ -37,7 +37,7 @@ def test_layout_and_names_are_the_archive_s(archive):
     assert cs.relative_to(archive.root).as_posix().startswith("cloudsat/2B-CLDCLASS-LIDAR.P1_R05/2018/274/")
     assert 1 <= len(archive.slots) <= 3
     for slot in archive.slots:
-        assert len(slot.paths) == len(BANDS) * archive.geometry.n_segments
+        assert len(slot.paths) == len(BANDS) * archive.geometry.n_units
         for p in slot.paths:
             name = ahi_hsd.parse_filename(p.name)
             assert name is not None and name.slot_start == slot.slot_start and name.platform == "himawari8"

@@ -1,0 +1,338 @@
+"""The one way into an imager slot: its files grouped by band and unit, read only where asked.
+
+Collocation and ``read_imager`` both come through :class:`SlotAccess`: headers for the geometry and
+the line times, then band values unit by unit (AHI segments, FCI chunks, or one file), cropped to
+what is asked before finer bands are averaged onto the sample grid. Peak memory is one decoded unit
+plus the requested patches or rows, never a full disk of all bands (satpy's full-disk composites
+are what blow memory in other tools).
+
+Everything specific to a product comes from its :class:`~cloudbench.sensors.base.ImagerProduct`:
+names, bands, units, header and decode. Nothing here knows a sensor.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cloudbench.errors import DataError, UserError
+from cloudbench.sensors.base import ImagerFile, ImagerProduct, UnitData
+
+NAT = np.datetime64("NaT")
+
+
+def block_mean(image: np.ndarray, factor: int) -> np.ndarray:
+    """Average ``factor`` x ``factor`` blocks of the last two axes (finer bands onto the sample grid).
+
+    A block with a NaN pixel is NaN (the pixel is unknown, not zero).
+    """
+    if factor == 1:
+        return image
+    *lead, h, w = image.shape
+    h2, w2 = h // factor, w // factor
+    view = image[..., : h2 * factor, : w2 * factor].reshape(*lead, h2, factor, w2, factor)
+    return view.mean(axis=(-3, -1), dtype=np.float32)
+
+
+def mean_line_times(native: np.ndarray, factor: int) -> np.ndarray:
+    """Grid-line times from native-line times: the mean of each run of ``factor`` (NaT stays NaT)."""
+    native = np.asarray(native, dtype="datetime64[ns]")
+    if factor == 1:
+        return native
+    runs = native[: (native.size // factor) * factor].reshape(-1, factor)
+    ns = runs.astype(np.int64)
+    # the mean of the offsets from each run's first time: exact to the nanosecond (a float64 mean of
+    # epoch nanoseconds would round to ~256 ns)
+    out = (ns[:, 0] + np.round((ns - ns[:, :1]).mean(axis=1)).astype(np.int64)).astype("datetime64[ns]")
+    out[np.isnat(runs).any(axis=1)] = NAT
+    return out
+
+
+def iso_utc(t: Any) -> str:
+    """An ISO-8601 UTC string (microseconds, ``Z``) of a datetime or datetime64."""
+    if isinstance(t, datetime):
+        return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return str(np.datetime_as_string(np.datetime64(t, "us"), unit="us")) + "Z"
+
+
+def value_stats(values: np.ndarray) -> dict[str, Any]:
+    """min, max, mean and count of the finite values (None where there is none), for ``inspect``."""
+    finite = np.isfinite(values)
+    n = int(finite.sum())
+    if n == 0:
+        return {"min": None, "max": None, "mean": None, "valid_pixels": 0}
+    v = values[finite]
+    return {"min": float(v.min()), "max": float(v.max()), "mean": float(v.mean(dtype=np.float64)), "valid_pixels": n}
+
+
+def default_decode_threads() -> int:
+    """Threads that decode units at once: the worker's CPUs, at most 4 (each holds a decoded unit).
+
+    ``CLOUDBENCH_DECODE_THREADS`` overrides it (1 decodes serially).
+    """
+    env = os.environ.get("CLOUDBENCH_DECODE_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
+
+
+class SlotAccess:
+    """Lazy access to one scan's files for the requested bands (every band when None).
+
+    Args:
+        product: the imager product of the files.
+        files: the slot's files (any bands, any units); files the product cannot collocate
+            (sub-area scans) are left out and listed in ``skipped`` with the reason.
+        bands: band names in the order wanted; unknown names are a UserError naming the valid ones.
+        platform: the platform, when known (else from the first file name).
+        slot_id: a name for messages (default: platform and slot start).
+        full_disk_only: leave out sub-area files (collocation); ``read_imager`` reads them too.
+        decode_threads: units decoded at once (default :func:`default_decode_threads`).
+
+    Raises:
+        UserError: unknown bands, or files of several platforms or slots.
+        DataError: a requested band has no file, or the reference header is unreadable.
+    """
+
+    def __init__(self, product: ImagerProduct, files: Sequence[str | Path], bands: Sequence[str] | None = None, *,
+                 platform: str | None = None, slot_id: str | None = None, full_disk_only: bool = True,
+                 decode_threads: int | None = None) -> None:
+        self.product = product
+        self.files = tuple(str(f) for f in files)
+        self.band_names = list(product.check_bands(bands))
+        self.skipped: list[dict[str, str]] = []
+        self.files_used: list[str] = []
+        self.decode_threads = decode_threads or default_decode_threads()
+        self._files: dict[str, dict[int, str]] = {}
+        infos: list[ImagerFile] = []
+        for path in self.files:
+            info = product.parse_filename(Path(path).name)
+            if info is None:
+                raise UserError(f"not a {product.description} file name", path=path)
+            reason = product.skip_reason(info) if full_disk_only else None
+            if reason:
+                self.skipped.append({"file": path, "reason": reason})
+                continue
+            infos.append(info)
+            for band in ([info.band] if info.band is not None else product.band_names):
+                self._files.setdefault(band, {})[info.unit] = path
+        platforms = {i.platform for i in infos} | ({platform} if platform else set())
+        slots = {i.slot_start for i in infos}
+        if len(platforms) > 1 or len(slots) > 1:
+            raise UserError(f"files of one platform and slot are needed, got {sorted(platforms)} / "
+                            f"{sorted(s.isoformat() for s in slots)}")
+        if not infos:
+            why = self.skipped[0]["reason"] if self.skipped else "no files"
+            raise DataError(f"no usable {product.description} file in this slot ({why})",
+                            path=self.files[0] if self.files else None)
+        self.infos = infos
+        self.platform = platforms.pop()
+        self.slot_start = slots.pop()
+        self.slot_id = slot_id or f"{self.platform}_{self.slot_start:%Y%m%dT%H%M}"
+        missing = [b for b in self.band_names if b not in self._files]
+        if missing:
+            raise DataError(f"slot {self.slot_id} lacks bands {missing}", path=self.files[0])
+        self._ref_band = min(self.band_names, key=lambda b: (-product.bands[b].resolution_km, b))
+        self.geometry, self._ref_header = self._read_geometry()
+        self.area = self.geometry.area()
+        self._line_times = np.full(self.area.height, NAT, dtype="datetime64[ns]")
+        self._times_known: set[int] = set()
+
+    # --- geometry and times ----------------------------------------------------------------------
+    def _read_geometry(self):
+        band = self._ref_band
+        units = self._files[band]
+        path = units[min(units)]
+        header = self.product.read_header(path, band)
+        try:
+            geometry = self.product.geometry(self.platform, header.reduction)
+        except ValueError as exc:
+            raise DataError(f"unexpected grid ({exc})", path=path) from exc
+        native_cols = geometry.native_shape(self.product.bands[band].resolution_km)[1]
+        if self.infos[0].full_disk and header.n_cols != native_cols:
+            raise DataError(f"{header.n_cols} columns do not make a full disk of {band} "
+                            f"({native_cols} expected at reduction {header.reduction})", path=path)
+        return geometry, header
+
+    def same_grid(self, other: SlotAccess) -> bool:
+        return self.geometry == other.geometry or (
+            self.area.area_extent == other.area.area_extent and self.area.shape == other.area.shape
+        )
+
+    @property
+    def sub_lon(self) -> float:
+        return float(self.geometry.sub_lon)
+
+    def line_times(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Observation time of every grid line (NaT where not read): headers of the units holding ``rows``.
+
+        ``rows`` None reads every unit's header.
+        """
+        band = self._ref_band
+        f = self.product.factor(band)
+        height = self.area.height
+        if rows is None:
+            wanted = self.product.units_for_rows(self.geometry, 0, height)
+        else:
+            rows = np.asarray(rows, dtype=np.int64)
+            rows = np.unique(rows[(rows >= 0) & (rows < height)])
+            wanted = set()
+            for r in rows:
+                wanted |= self.product.units_for_rows(self.geometry, int(r), int(r) + 1)
+        for unit in sorted(wanted - self._times_known):
+            self._times_known.add(unit)
+            path = self._files[band].get(unit)
+            if path is None:
+                continue  # a missing unit: its lines stay unmatched
+            header = self._ref_header if path == self._ref_path(band) else self.product.read_header(path, band)
+            native = self.product.line_times(header, self.infos, self.geometry)
+            if native is None:
+                continue
+            lt = mean_line_times(native, f)
+            first = header.row0 // f
+            lo, hi = max(first, 0), min(first + lt.size, height)
+            if hi > lo:
+                self._line_times[lo:hi] = lt[lo - first:hi - first]
+        return self._line_times
+
+    def _ref_path(self, band: str) -> str:
+        units = self._files[band]
+        return units[min(units)]
+
+    def times_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """When the pixels (grid rows/cols) were observed; NaT for rows < 0 or not read."""
+        rows = np.asarray(rows, dtype=np.int64)
+        lt = self.line_times(rows)
+        out = np.full(rows.shape, NAT, dtype="datetime64[ns]")
+        ok = (rows >= 0) & (rows < lt.shape[0])
+        out[ok] = lt[rows[ok]]
+        return out
+
+    # --- band values --------------------------------------------------------------------------------
+    def _decoded(self, jobs: list[tuple[str, int, str]]) -> Iterator[tuple[str, int, str, UnitData]]:
+        """Decode (band, unit, path) jobs, up to ``decode_threads`` at once, yielding them in order.
+
+        bz2 and netCDF decompression release the GIL, so threads decode units in parallel; at most
+        ``decode_threads`` decoded units are held at a time (memory stays bounded by the worker's threads).
+        """
+        if self.decode_threads <= 1 or len(jobs) <= 1 or not self.product.decode_in_threads:
+            for band, unit, path in jobs:
+                yield band, unit, path, self.product.decode(path, band)
+            return
+        with ThreadPoolExecutor(max_workers=self.decode_threads, thread_name_prefix="decode") as pool:
+            pending: list = []
+            it = iter(jobs)
+            for job in it:
+                pending.append((job, pool.submit(self.product.decode, job[2], job[0])))
+                if len(pending) >= self.decode_threads:
+                    break
+            while pending:
+                (band, unit, path), fut = pending.pop(0)
+                data = fut.result()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.append((nxt, pool.submit(self.product.decode, nxt[2], nxt[0])))
+                yield band, unit, path, data
+                del data
+
+    def fill_patches(self, corners: list[tuple[int, int]], p: int, out: np.ndarray) -> None:
+        """Write each patch's bands (sample grid, block-averaged) into ``out[k]`` for corners (row0, col0)."""
+        if not corners:
+            return
+        used: set[str] = set()
+        jobs = []
+        for band in self.band_names:
+            units: set[int] = set()
+            for r0, _ in corners:
+                units |= self.product.units_for_rows(self.geometry, r0, r0 + p)
+            for unit in sorted(units):
+                path = self._files[band].get(unit)
+                if path is not None:
+                    jobs.append((band, unit, path))
+        index = {b: i for i, b in enumerate(self.band_names)}
+        for band, _unit, path, data in self._decoded(jobs):
+            used.add(path)
+            f = self.product.factor(band)
+            i = index[band]
+            lo, c_lo = data.row0 // f, data.col0 // f
+            hi, c_hi = lo + data.values.shape[0] // f, c_lo + data.values.shape[1] // f
+            for k, (r0, c0) in enumerate(corners):
+                a, b = max(r0, lo), min(r0 + p, hi)
+                ca, cb = max(c0, c_lo), min(c0 + p, c_hi)
+                if a >= b or ca >= cb:
+                    continue
+                native = data.values[(a - lo) * f:(b - lo) * f, (ca - c_lo) * f:(cb - c_lo) * f]
+                out[k, i, a - r0:b - r0, ca - c0:cb - c0] = block_mean(native, f)
+        self.files_used = sorted(used)
+
+    def extent(self) -> tuple[int, int, int, int]:
+        """(row0, row1, col0, col1) of the grid the files cover: the full disk, or a sub-area file's box."""
+        if all(i.full_disk for i in self.infos):
+            return 0, self.area.height, 0, self.area.width
+        f = self.product.factor(self._ref_band)
+        h = self._ref_header
+        return h.row0 // f, (h.row0 + h.n_rows) // f, h.col0 // f, (h.col0 + h.n_cols) // f
+
+    def read_rows(self, row0: int, row1: int) -> dict[str, Any]:
+        """Every band on grid rows [row0, row1) of the covered extent: values, line times, used files."""
+        e_r0, e_r1, c0, c1 = self.extent()
+        r0, r1 = max(row0, e_r0), min(row1, e_r1)
+        if r1 <= r0:
+            raise UserError(f"rows {row0}..{row1} miss this slot's lines {e_r0}..{e_r1}", path=self.files[0])
+        values = {b: np.full((r1 - r0, c1 - c0), np.nan, np.float32) for b in self.band_names}
+        self.fill_patches_rect(r0, r1, c0, c1, values)
+        times = self.line_times(np.arange(r0, r1))[r0:r1].copy()
+        return {"rows": (r0, r1), "cols": (c0, c1), "values": values, "line_time": times}
+
+    def fill_patches_rect(self, r0: int, r1: int, c0: int, c1: int, values: dict[str, np.ndarray]) -> None:
+        """Fill whole-row rectangles of every band (``read_rows``); missing units stay NaN."""
+        used: set[str] = set()
+        jobs = []
+        units = self.product.units_for_rows(self.geometry, r0, r1) if self.infos[0].full_disk else {
+            i.unit for i in self.infos}
+        for band in self.band_names:
+            for unit in sorted(units):
+                path = self._files[band].get(unit)
+                if path is not None:
+                    jobs.append((band, unit, path))
+        for band, _unit, path, data in self._decoded(jobs):
+            used.add(path)
+            f = self.product.factor(band)
+            lo, c_lo = data.row0 // f, data.col0 // f
+            hi, c_hi = lo + data.values.shape[0] // f, c_lo + data.values.shape[1] // f
+            a, b = max(r0, lo), min(r1, hi)
+            ca, cb = max(c0, c_lo), min(c1, c_hi)
+            if a >= b or ca >= cb:
+                continue
+            native = data.values[(a - lo) * f:(b - lo) * f, (ca - c_lo) * f:(cb - c_lo) * f]
+            values[band][a - r0:b - r0, ca - c0:cb - c0] = block_mean(native, f)
+        self.files_used = sorted(used)
+
+
+def open_slot(files: Sequence[str | Path], bands: Sequence[str] | None = None, **kwargs: Any) -> SlotAccess:
+    """A :class:`SlotAccess` for files of any registered imager product (found by the first name)."""
+    from cloudbench.sensors.registry import parse_imager_file
+
+    if not files:
+        raise UserError("an imager slot needs at least one file")
+    found = parse_imager_file(Path(files[0]).name)
+    if found is None:
+        from cloudbench.sensors.registry import imager_products
+
+        names = "; ".join(p.description for p in imager_products().values())
+        raise UserError(f"not an imager file name of any registered product ({names})", path=files[0])
+    return SlotAccess(found[0], files, bands, **kwargs)
+
+
+__all__ = ["SlotAccess", "block_mean", "default_decode_threads", "iso_utc", "mean_line_times", "open_slot",
+           "value_stats"]
