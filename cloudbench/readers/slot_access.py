@@ -155,7 +155,7 @@ class SlotAccess:
         path = units[min(units)]
         header = self.product.read_header(path, band)
         try:
-            geometry = self.product.geometry(self.platform, header.reduction)
+            geometry = self.product.geometry(self.platform, header.reduction, **header.geometry_args)
         except ValueError as exc:
             raise DataError(f"unexpected grid ({exc})", path=path) from exc
         native_cols = geometry.native_shape(self.product.bands[band].resolution_km)[1]

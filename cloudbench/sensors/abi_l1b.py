@@ -87,7 +87,7 @@ class AbiL1b(ImagerProduct):
         return P.slot_minutes(P.scan_mode_for(when))
 
     # --- geometry -----------------------------------------------------------------------------------
-    def geometry(self, platform: str, reduction: int = 1):
+    def geometry(self, platform: str, reduction: int = 1, **file_args: Any):
         return P.full_disk_geometry(platform, reduction)
 
     def units_for_rows(self, geometry, row0: int, row1: int) -> set[int]:

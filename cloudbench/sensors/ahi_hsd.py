@@ -88,7 +88,7 @@ class AhiHsd(ImagerProduct):
         return P.SLOT_MINUTES
 
     # --- geometry -----------------------------------------------------------------------------------
-    def geometry(self, platform: str, reduction: int = 1):
+    def geometry(self, platform: str, reduction: int = 1, **file_args: Any):
         return P.full_disk_geometry(platform, reduction)
 
     def units_for_rows(self, geometry, row0: int, row1: int) -> set[int]:

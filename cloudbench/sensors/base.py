@@ -112,6 +112,9 @@ class UnitHeader:
     n_cols: int
     reduction: int  # 1 = the real grid; k = k-times coarser synthetic grid
     line_times: np.ndarray | None = None  # per native row, datetime64[ns]; None: see ImagerProduct.line_times
+    geometry_args: Mapping[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments for ``ImagerProduct.geometry`` that only the file knows (e.g. the
+    sub-satellite longitude of a satellite that moved, or a georeferencing convention by date)."""
 
 
 @dataclass(frozen=True)
@@ -202,8 +205,12 @@ class ImagerProduct(abc.ABC):
 
     # --- geometry -------------------------------------------------------------------------------
     @abc.abstractmethod
-    def geometry(self, platform: str, reduction: int = 1) -> FullDiskGeometry:
-        """The full disk of ``platform`` on the sample grid, real size (1) or ``reduction`` times coarser."""
+    def geometry(self, platform: str, reduction: int = 1, **file_args: Any) -> FullDiskGeometry:
+        """The full disk of ``platform`` on the sample grid, real size (1) or ``reduction`` times coarser.
+
+        ``file_args`` are a file header's ``UnitHeader.geometry_args`` when the geometry depends on
+        more than the platform (planning, which has no file yet, calls it without them).
+        """
 
     @abc.abstractmethod
     def units_for_rows(self, geometry: FullDiskGeometry, row0: int, row1: int) -> set[int]:
