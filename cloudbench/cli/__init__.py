@@ -2,7 +2,8 @@
 
 Each sub-command lives in its own module under ``cloudbench.cli`` and only parses options and calls
 one library function. Errors from the library (``cloudbench.errors``) become exit codes here:
-0 ok, 1 user error, 2 data error, 3 partial. Tracebacks only with ``--debug``.
+0 ok, 1 user error, 2 data error, 3 partial, 4 internal error (a bug: the traceback goes to the run's
+log, never shown as a problem with the data). Tracebacks on screen only with ``--debug``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import tempfile
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 
@@ -57,6 +62,35 @@ def cli(ctx: click.Context, debug: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
+ERROR_LOG = "cloudbench-error.log"
+REPORT_HINT = "report it with that file and the command line on the cloudbench issue tracker (see README.md)"
+_run_dir: Path | None = None
+
+
+def set_run_dir(path: str | Path | None) -> None:
+    """The folder a command writes to: an internal error's traceback is logged there."""
+    global _run_dir
+    _run_dir = None if path is None else Path(path)
+
+
+def _log_internal_error(exc: BaseException, args: list[str]) -> Path:
+    """Write the traceback where the run writes (or a temporary folder) and return the file."""
+    text = (f"{datetime.now(UTC).isoformat()} cloudbench {' '.join(args)}\n"
+            + "".join(traceback.format_exception(exc)))
+    for folder in (_run_dir, Path(tempfile.gettempdir())):
+        if folder is None:
+            continue
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / ERROR_LOG
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(text + "\n")
+            return path
+        except OSError:
+            continue
+    raise exc
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the group and map library errors to exit codes."""
     args = sys.argv[1:] if argv is None else argv
@@ -77,6 +111,13 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    except Exception as exc:  # a bug: never reported as bad data, never a silent skip
+        if debug:
+            raise
+        log = _log_internal_error(exc, args)
+        click.echo(f"internal error (a bug in cloudbench, not a problem with your data): "
+                   f"{type(exc).__name__}: {exc}\nThe traceback is in {log}; {REPORT_HINT}.", err=True)
+        sys.exit(4)
     sys.exit(0)
 
 

@@ -41,6 +41,9 @@ def command(archive, region, out, workers, scheduler, labels, imager, bands, pat
     Exit 3 when a damaged granule skipped its job or a damaged imager file its slot; PAIRS/report.txt
     lists them. Rerunning into the same --out redoes only those jobs (and any a kill interrupted).
     """
+    from cloudbench.cli import set_run_dir
+
+    set_run_dir(out)
     from cloudbench.collocate.pairing import CollocateConfig
     from cloudbench.collocate.report import render_text
     from cloudbench.collocate.run import collocate

@@ -35,6 +35,9 @@ def _interrupt_on_sigterm() -> None:
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
 def command(out, days, epochs, bands, labels, full_size, seed, no_progress) -> None:
     """Synthetic archive -> loopback servers -> download -> collocate -> build-splits -> train -> evaluate."""
+    from cloudbench.cli import set_run_dir
+
+    set_run_dir(out)
     from cloudbench.demo import run_demo
 
     _interrupt_on_sigterm()

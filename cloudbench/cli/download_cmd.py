@@ -59,6 +59,9 @@ def _size(n: int | None) -> str:
 def command(start, end, region, imager, labels, out, dry_run, source_root, max_dt, bands, workers, s3_endpoint,
             cmr_url, label_version, dpc_host, dpc_port, dpc_user, dpc_password, geometry_reduction, no_progress):
     """Download label granules and the imager files under their tracks into ARCHIVE."""
+    from cloudbench.cli import set_run_dir
+
+    set_run_dir(out)
     try:
         reg = parse_region(region)
     except ValueError as exc:

@@ -33,6 +33,9 @@ def _ratios(text: str) -> tuple[float, float, float]:
 def command(pairs: Path, out: Path, seed: int, ratios: str, holdout_region: str | None,
             holdout_month: str | None, block_days: int | None, shard_size: int | None) -> None:
     """Split PAIRS by whole day (seeded, guarded), write sharded Zarr splits, manifest and summary."""
+    from cloudbench.cli import set_run_dir
+
+    set_run_dir(out)
     from cloudbench.dataset.build import build_dataset
     from cloudbench.dataset.shards import DEFAULT_SHARD_SIZE
     from cloudbench.dataset.splits import DEFAULT_BLOCK_DAYS

@@ -25,6 +25,9 @@ from cloudbench.errors import UserError
 @click.option("--all-slots", is_flag=True, help="Write every slot in [start, end), not only those near passes.")
 def command(out, start, end, region, imager, labels, bands, seed, reduction, full_size, max_dt_s, all_slots) -> None:
     """Render a seeded cloud scene into CALIPSO, CloudSat and imager files under OUT."""
+    from cloudbench.cli import set_run_dir
+
+    set_run_dir(out)
     from datetime import datetime
 
     from cloudbench.synthetic.archive import write_archive

@@ -24,6 +24,9 @@ from cloudbench.models import MODEL_NAMES, SIZES
 @click.option("--patience", type=int, default=6, show_default=True, help="Epochs without a better validation macro F1 before stopping.")
 def command(dataset, model, out, epochs, batch_size, lr, size, seed, resume, device, num_workers, patience) -> None:
     """Train a model with sparse (track-only) supervision, early-stop on validation, evaluate on test."""
+    from cloudbench.cli import set_run_dir
+
+    set_run_dir(out)
     from cloudbench.errors import MissingInputError
     from cloudbench.train.pipeline import train_baseline
     from cloudbench.train.trainer import TrainConfig

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudbench.config import DEFAULT_GRID, HeightGrid
-from cloudbench.errors import CloudbenchError, DataError, MissingInputError, UserError
+from cloudbench.errors import CloudbenchError, DataError, MissingInputError, UserError, is_data_error
 
 MAGIC_NAMES = {
     b"\x0e\x03\x13\x01": "HDF4",
@@ -150,15 +150,20 @@ def guess_reader(path: str | Path) -> ProductReader:
 
 
 def _call(reader: ProductReader, attr: str, path: Path, *args: Any, **kwargs: Any) -> Any:
-    """Run one reader function on one file; any failure comes back as a DataError naming the file."""
+    """Run one reader function on one file; a file library's error comes back as a DataError naming it.
+
+    Only data errors are turned into DataError (:func:`cloudbench.errors.is_data_error`); any other
+    exception is a bug and goes up as it is (the CLI reports it as an internal error, exit 4).
+    """
     fn = reader.function(attr)
     try:
         return fn(*args, **kwargs)
     except CloudbenchError:
         raise
-    except MemoryError:
-        raise
     except Exception as exc:
+        if not is_data_error(exc):
+            exc.add_note(f"while reading {path} as {reader.description}")
+            raise
         raise DataError(
             f"cannot be read as {reader.description}: {type(exc).__name__}: {exc}", path=path
         ) from exc
