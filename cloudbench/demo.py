@@ -32,24 +32,70 @@ from typing import Any
 
 import numpy as np
 
-from cloudbench.config import REGIONS
+from cloudbench.config import REGIONS, Region
 from cloudbench.errors import UserError
 
 Echo = Callable[[str], None]
 
-DEMO_REGION = "paper"
 DEMO_IMAGER = "himawari"
-FIRST_DAY = date(2018, 10, 1)  # the paper's period (Oct-Dec 2018, CloudSat back with CALIPSO)
+DEMO_LABELS = "cldclass-lidar"
+PAPER_DAY = date(2018, 10, 1)  # the paper's period (Oct-Dec 2018, CloudSat back with CALIPSO)
 DAY_STEP = 2  # days apart: no day is lost to the one-day guard between splits
 MIN_DAYS = 3  # train, val and test need one day each
-MAX_DAYS = 45  # every other day of Oct-Dec 2018
+MAX_DAYS = 45  # every other day of three months
 MAX_DT_S = 300.0
 PASS_MARGIN_S = 60.0
-# Bands on the 2 km grid are cheap to render (the 0.5 and 1 km visible bands cost 4x and 2x more);
-# these carry the phase signal: 1.6 um reflectance (lower for ice), the 8.6-11 um difference and
-# the split window (sign of ice), and the 10.4 um cloud-top temperature.
-DEMO_BANDS = ("B05", "B11", "B13", "B14", "B15")
-TINY_BANDS = ("B05", "B13", "B14")
+# Bands on the sample grid are cheap to render (finer visible bands cost 4x and 2x more); these
+# wavelengths carry the phase signal: 1.6 um reflectance (lower for ice), the 8.6-11 um difference
+# and the split window (sign of ice), and the 10.4 um cloud-top temperature. Each imager's nearest
+# bands are used (AHI: B05, B11, B13, B14, B15).
+DEMO_WAVELENGTHS_UM = (1.6, 8.6, 10.4, 11.2, 12.3)
+TINY_WAVELENGTHS_UM = (1.6, 10.4, 11.2)
+
+
+def bands_near(imager: str, wavelengths_um: Sequence[float]) -> tuple[str, ...]:
+    """The imager's band nearest each wavelength (sample-grid bands first: cheaper to render)."""
+    from cloudbench.sensors.registry import imager_for_position
+
+    product = imager_for_position(imager)
+    out: list[str] = []
+    for target in wavelengths_um:
+        name = min(product.bands, key=lambda n: (abs(product.bands[n].wavelength_um - target),
+                                                 product.bands[n].resolution_km < product.grid_km))
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def demo_region(imager: str) -> Region:
+    """The demo's region for an imager: the paper's box for Himawari, else a box of the same size
+    around the imager's sub-satellite point."""
+    from cloudbench.sensors.registry import imager_for_position, positions
+
+    if imager == DEMO_IMAGER:
+        return REGIONS["paper"]
+    product = imager_for_position(imager)
+    lon = product.sub_lon[positions()[imager][-1].platform]
+    return Region(round(lon - 30.0, 1), -60.0, round(lon + 30.0, 1), 60.0, name=f"{imager}-demo", imager=imager)
+
+
+def first_day(imager: str, labels: str) -> date:
+    """The paper's first day when both sensors flew then, else the first of a month in which both fly."""
+    from cloudbench.sensors.registry import label_product, positions
+
+    label = label_product(labels)
+    periods = positions()[imager]
+    lab_start, lab_end = label.operational
+    im_start = min(p.start for p in periods)
+    im_end = None if any(p.end is None for p in periods) else max(p.end for p in periods)
+    start = max(lab_start, im_start).date()
+    ends = [e.date() for e in (lab_end, im_end) if e is not None]
+    if start <= PAPER_DAY and all(PAPER_DAY + timedelta(days=DAY_STEP * MAX_DAYS) <= e for e in ends):
+        return PAPER_DAY
+    day = date(start.year + (start.month == 12), start.month % 12 + 1, 1)  # the next month's first day
+    if ends and day + timedelta(days=DAY_STEP * MIN_DAYS) > min(ends):
+        raise UserError(f"{labels} and the {imager} imager never flew together long enough for a demo")
+    return day
 
 SOURCE, ARCHIVE, PAIRS, DATASET, RUN = "source", "archive", "pairs", "dataset", "run"
 STAMP = ".demo-source.json"  # written last into OUT/source: the archive is complete and reusable
@@ -67,8 +113,9 @@ class DemoSettings:
     """
 
     days: int = 8
-    bands: tuple[str, ...] = DEMO_BANDS
-    labels: str = "cldclass-lidar"
+    bands: tuple[str, ...] = ()  # empty: the imager's bands nearest DEMO_WAVELENGTHS_UM
+    labels: str = DEMO_LABELS
+    imager: str = DEMO_IMAGER
     reduction: int = 10
     full_size: bool = False
     patch_size: int = 16
@@ -82,19 +129,33 @@ class DemoSettings:
         if not MIN_DAYS <= self.days <= MAX_DAYS:
             raise UserError(f"--days must be between {MIN_DAYS} and {MAX_DAYS}, got {self.days}",
                             fix=f"train, val and test each need a day: use --days {MIN_DAYS} or more")
-        from cloudbench.sensors.registry import imager_for_position
+        from cloudbench.sensors.registry import imager_for_position, label_product
 
-        product = imager_for_position(DEMO_IMAGER)
+        product = imager_for_position(self.imager)
+        label_product(self.labels)  # an unknown product names the known ones
+        if not self.bands:
+            object.__setattr__(self, "bands", bands_near(self.imager, DEMO_WAVELENGTHS_UM))
         unknown = [b for b in self.bands if b not in product.bands]
-        if unknown or not self.bands:
-            raise UserError(f"--bands: {', '.join(unknown) or 'none given'} not {product.description} bands",
+        if unknown:
+            raise UserError(f"--bands: {', '.join(unknown)} not {product.description} bands",
                             fix=f"choose from {','.join(product.band_names)}")
         if self.epochs < 1:
             raise UserError(f"--epochs must be at least 1, got {self.epochs}")
 
     @property
+    def region(self) -> Region:
+        return demo_region(self.imager)
+
+    @property
+    def region_spec(self) -> str:
+        """The ``--region`` argument: a preset name or W,S,E,N."""
+        r = self.region
+        return r.name if r.name in REGIONS else ",".join(f"{v:g}" for v in r.bbox)
+
+    @property
     def dates(self) -> list[date]:
-        return [FIRST_DAY + timedelta(days=DAY_STEP * i) for i in range(self.days)]
+        first = first_day(self.imager, self.labels)
+        return [first + timedelta(days=DAY_STEP * i) for i in range(self.days)]
 
     @property
     def span(self) -> tuple[date, date]:
@@ -106,7 +167,7 @@ class DemoSettings:
 
         return {"days": [d.isoformat() for d in self.dates], "bands": list(self.bands), "labels": self.labels,
                 "reduction": 1 if self.full_size else self.reduction, "full_size": self.full_size,
-                "seed": self.seed, "region": DEMO_REGION, "imager": DEMO_IMAGER, "max_dt_s": MAX_DT_S,
+                "seed": self.seed, "region": self.region_spec, "imager": self.imager, "max_dt_s": MAX_DT_S,
                 "cloudbench": cloudbench.__version__}
 
 
@@ -148,26 +209,39 @@ class DemoResult:
 
 
 # --- the synthetic source ---------------------------------------------------------------------------
-def daytime_pass(day: date) -> tuple[datetime, datetime]:
-    """The longest daytime A-Train pass of ``day`` over the demo region, as aware datetimes.
+def _passes(region: Region, subpoint, start: np.datetime64, step_s: float = 10.0):
+    """Intervals [enter, leave] of a day in which the label platform's ground track is in the region."""
+    from cloudbench.synthetic import orbit
+
+    times = orbit.sample_times(start, start + np.timedelta64(1, "D"), step_s)
+    lat, lon = subpoint(times)
+    inside = region.contains(lon, lat)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], inside.astype(np.int8), [0]])))
+    return [(times[a], times[b - 1]) for a, b in zip(edges[0::2], edges[1::2], strict=True)]
+
+
+def daytime_pass(day: date, settings: DemoSettings | None = None) -> tuple[datetime, datetime]:
+    """The longest daytime pass of the label platform on ``day`` over the demo region, as aware datetimes.
 
     Daytime (local solar time 06-18 at the pass centre) keeps the 1.6 um band meaningful and matches
     CloudSat's daylight-only operation since 2011.
     """
-    from cloudbench.synthetic import orbit
+    from cloudbench.sensors.registry import label_product
     from cloudbench.synthetic.archive import _aware
 
+    settings = settings or DemoSettings()
+    subpoint = label_product(settings.labels).synthetic_subpoint
     start = np.datetime64(day.isoformat(), "ns")
     best = None
-    for enter, leave in orbit.passes_over(REGIONS[DEMO_REGION], start, start + np.timedelta64(1, "D")):
+    for enter, leave in _passes(settings.region, subpoint, start):
         mid = enter + (leave - enter) // 2
-        _, lon = orbit.subpoint(np.array([mid]))
+        _, lon = subpoint(np.array([mid]))
         hours = (mid - start) / np.timedelta64(1, "h")
         local = (hours + float(lon[0]) / 15.0) % 24.0
         if 6.0 <= local <= 18.0 and (best is None or leave - enter > best[1] - best[0]):
             best = (enter, leave)
-    if best is None:  # pragma: no cover - the A-Train crosses the paper region every day
-        raise RuntimeError(f"no daytime pass over {DEMO_REGION} on {day}")
+    if best is None:
+        raise UserError(f"no daytime pass of {settings.labels} over the {settings.imager} demo region on {day}")
     margin = timedelta(seconds=PASS_MARGIN_S)
     return _aware(best[0]) - margin, _aware(best[1]) + margin
 
@@ -192,8 +266,8 @@ def write_demo_source(source: str | Path, settings: DemoSettings, *, progress: b
     bar = _bar(len(days), "synthetic archive", "day", progress)
     try:
         for day in days:
-            start, end = daytime_pass(day)
-            write_archive(source, start=start, end=end, region=DEMO_REGION, imager=DEMO_IMAGER,
+            start, end = daytime_pass(day, settings)
+            write_archive(source, start=start, end=end, region=settings.region, imager=settings.imager,
                           labels=(settings.labels,), bands=list(settings.bands), reduction=settings.reduction,
                           seed=settings.seed, max_dt_s=MAX_DT_S, full_size=settings.full_size)
             bar.update(1)
@@ -214,8 +288,8 @@ def _bar(total: int, desc: str, unit: str, progress: bool):
 
 # --- the commands -------------------------------------------------------------------------------------
 def collocate_args(archive: Path, pairs: Path, settings: DemoSettings, progress: bool) -> list[str]:
-    args = ["collocate", "--archive", str(archive), "--region", DEMO_REGION, "--out", str(pairs),
-            "--labels", settings.labels, "--imager", DEMO_IMAGER, "--bands", ",".join(settings.bands),
+    args = ["collocate", "--archive", str(archive), "--region", settings.region_spec, "--out", str(pairs),
+            "--labels", settings.labels, "--imager", settings.imager, "--bands", ",".join(settings.bands),
             "--patch-size", str(settings.patch_size), "--max-dt", f"{MAX_DT_S:g}"]
     return args + ([] if progress else ["--no-progress"])
 
@@ -313,8 +387,9 @@ def run_demo(
     epochs: int = DemoSettings.epochs,
     progress: bool = True,
     *,
-    bands: Sequence[str] = DEMO_BANDS,
-    labels: str = DemoSettings.labels,
+    bands: Sequence[str] = (),
+    labels: str = DEMO_LABELS,
+    imager: str = DEMO_IMAGER,
     seed: int = 0,
     echo: Echo | None = None,
     on_servers: Callable[[Any], None] | None = None,
@@ -324,12 +399,15 @@ def run_demo(
     Args:
         out: Demo folder: ``source/`` (synthetic archive, kept for reruns), ``archive/``, ``pairs/``,
             ``dataset/``, ``run/``. Must be new, empty or an earlier demo folder.
-        days: Days of data (every other day from 2018-10-01, one daytime pass each); at least 3.
+        days: Days of data (every other day from 2018-10-01, or the first month both sensors fly; one
+            daytime pass each); at least 3.
         full_size: Real 5500 x 5500 disks instead of the reduced geometry (slow, gigabytes).
         epochs: Training epochs of SGMAGNet (small).
         progress: Progress bars on stderr.
-        bands: Himawari bands to write, download and collocate.
-        labels: ``cldclass-lidar`` (CloudSat, over SFTP) or ``vfm`` (CALIPSO, over the CMR-style server).
+        bands: Imager bands to write, download and collocate (default: the phase-signal bands).
+        labels: A label product (``cldclass-lidar``: CloudSat over SFTP; ``vfm``: CALIPSO over the
+            CMR-style server; ...).
+        imager: An imager position (``himawari``, ``goes-east``, ...).
         seed: Seeds the synthetic scene, the splits and the training.
         echo: Receives every line to show (stages, commands, their output); None shows nothing.
         on_servers: Called with the served endpoints once the servers are up (tests use the ports).
@@ -339,7 +417,7 @@ def run_demo(
     """
     from cloudbench.sources.local_servers import serve_archive
 
-    settings = DemoSettings(days=days, bands=tuple(b.upper() for b in bands), labels=labels,
+    settings = DemoSettings(days=days, bands=tuple(b.upper() for b in bands), labels=labels, imager=imager,
                             full_size=full_size, seed=seed, epochs=epochs)
     out = Path(out)
     _prepare_out(out)
@@ -347,7 +425,8 @@ def run_demo(
     source, archive, pairs, dataset, run = (out / n for n in (SOURCE, ARCHIVE, PAIRS, DATASET, RUN))
     first, stop = settings.span
     with stages.stage("synthetic archive", f"{settings.days} days from {first} (every other day), "
-                      f"{DEMO_REGION} region, Himawari-8 {','.join(settings.bands)}, {settings.labels} -> {source}"):
+                      f"{settings.region_spec} region, {settings.imager} {','.join(settings.bands)}, "
+                      f"{settings.labels} -> {source}"):
         wrote = write_demo_source(source, settings, progress=progress)
         if not wrote:
             stages.say(f"reusing the complete synthetic archive in {source}")
@@ -360,8 +439,9 @@ def run_demo(
                        f"logins in {', '.join(endpoints.env())}")
         if on_servers is not None:
             on_servers(endpoints)
-        download = ["download", "--start", first.isoformat(), "--end", stop.isoformat(), "--region", DEMO_REGION,
-                    "--imager", DEMO_IMAGER, "--labels", settings.labels, "--bands", ",".join(settings.bands),
+        download = ["download", "--start", first.isoformat(), "--end", stop.isoformat(),
+                    "--region", settings.region_spec, "--imager", settings.imager, "--labels", settings.labels,
+                    "--bands", ",".join(settings.bands),
                     "--geometry-reduction", str(1 if full_size else settings.reduction), "--out", str(archive),
                     *endpoints.download_args(), *([] if progress else ["--no-progress"])]
         with _environment(endpoints.env()):
@@ -425,8 +505,9 @@ def build_synthetic_benchmark(
     out: str | Path,
     *,
     days: int = MIN_DAYS + 1,
-    bands: Sequence[str] = TINY_BANDS,
-    labels: str = "cldclass-lidar",
+    bands: Sequence[str] = (),
+    labels: str = DEMO_LABELS,
+    imager: str = DEMO_IMAGER,
     reduction: int = 10,
     patch_size: int = 16,
     seed: int = 0,
@@ -440,8 +521,8 @@ def build_synthetic_benchmark(
     exactly as the demo runs them. ``levels`` ("START:STOP:STEP" in km, collocate's ``--levels``)
     replaces the default height grid, e.g. a coarser grid for a benchmark that must train in seconds.
     """
-    settings = DemoSettings(days=days, bands=tuple(bands), labels=labels, reduction=reduction,
-                            patch_size=patch_size, seed=seed)
+    settings = DemoSettings(days=days, bands=tuple(bands) or bands_near(imager, TINY_WAVELENGTHS_UM), labels=labels,
+                            imager=imager, reduction=reduction, patch_size=patch_size, seed=seed)
     out = Path(out)
     source, pairs, dataset = out / SOURCE, out / PAIRS, out / DATASET
     write_demo_source(source, settings, progress=progress)
@@ -455,7 +536,7 @@ def build_synthetic_benchmark(
 
 
 __all__ = [
-    "DEMO_BANDS",
+    "DEMO_WAVELENGTHS_UM",
     "DemoResult",
     "DemoSettings",
     "build_synthetic_benchmark",

@@ -7,7 +7,8 @@ import threading
 
 import click
 
-from cloudbench.demo import DEMO_BANDS, MAX_DAYS, MIN_DAYS, DemoSettings
+from cloudbench.cli.choices import imager_positions, label_products
+from cloudbench.demo import DEMO_IMAGER, DEMO_LABELS, MAX_DAYS, MIN_DAYS, DemoSettings
 
 
 def _interrupt_on_sigterm() -> None:
@@ -24,16 +25,19 @@ def _interrupt_on_sigterm() -> None:
 @click.option("--out", default="demo-out", show_default=True, type=click.Path(file_okay=False),
               help="Demo folder (new, empty, or an earlier demo's; its synthetic archive is reused).")
 @click.option("--days", type=click.IntRange(MIN_DAYS, MAX_DAYS), default=DemoSettings.days, show_default=True,
-              help="Days of data, every other day from 2018-10-01 (one daytime pass each).")
+              help="Days of data, every other day from 2018-10-01 or the first month both sensors fly "
+                   "(one daytime pass each).")
 @click.option("--epochs", type=click.IntRange(min=1), default=DemoSettings.epochs, show_default=True,
               help="Training epochs of SGMAGNet (small).")
-@click.option("--bands", default=",".join(DEMO_BANDS), show_default=True, help="Himawari bands, comma separated.")
-@click.option("--labels", type=click.Choice(["cldclass-lidar", "vfm"]), default=DemoSettings.labels,
-              show_default=True, help="CloudSat (served over SFTP) or CALIPSO (CMR-style HTTP) labels.")
+@click.option("--bands", default=None,
+              help="Imager bands, comma separated (default: the imager's 1.6, 8.6, 10.4, 11.2 and 12.3 um bands).")
+@click.option("--labels", type=label_products(), default=DEMO_LABELS, show_default=True,
+              help="Label product (cldclass-lidar: CloudSat over SFTP; vfm: CALIPSO over a CMR-style search; ...).")
+@click.option("--imager", type=imager_positions(), default=DEMO_IMAGER, show_default=True, help="Imager position.")
 @click.option("--full-size", is_flag=True, help="Real 5500 x 5500 disks (slow: tens of minutes, gigabytes).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
-def command(out, days, epochs, bands, labels, full_size, seed, no_progress) -> None:
+def command(out, days, epochs, bands, labels, imager, full_size, seed, no_progress) -> None:
     """Synthetic archive -> loopback servers -> download -> collocate -> build-splits -> train -> evaluate."""
     from cloudbench.cli import set_run_dir
 
@@ -41,9 +45,9 @@ def command(out, days, epochs, bands, labels, full_size, seed, no_progress) -> N
     from cloudbench.demo import run_demo
 
     _interrupt_on_sigterm()
-    band_list = [b.strip().upper() for b in bands.split(",") if b.strip()]
+    band_list = [b.strip().upper() for b in (bands or "").split(",") if b.strip()]
     result = run_demo(out, days=days, full_size=full_size, epochs=epochs, progress=not no_progress,
-                      bands=band_list, labels=labels, seed=seed, echo=click.echo)
+                      bands=band_list, labels=labels, imager=imager, seed=seed, echo=click.echo)
     click.echo("\n== metrics (test split) ==")
     click.echo(result.table)
     click.echo("\n== figures ==")

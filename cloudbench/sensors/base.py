@@ -56,6 +56,7 @@ class Band(Protocol):
     """What the stages need of a band (the products' band dataclasses have more)."""
 
     name: str
+    number: int  # the instrument's channel number (seeds the synthetic noise of the band)
     wavelength_um: float
     resolution_km: float
     kind: str  # "vis": reflectance (%), "ir": brightness temperature (K)
@@ -313,6 +314,8 @@ class LabelProduct(abc.ABC):
     granule_span: ClassVar[timedelta]  # longest time a granule covers (jobs search slots over it)
     class_table: ClassVar[tuple[ClassMapping, ...]] = ()  # native code -> cloudbench class (docs, tests)
     default_version: ClassVar[str] = ""
+    operational: ClassVar[tuple[datetime, datetime | None]] = (datetime(1970, 1, 1, tzinfo=UTC), None)
+    """When the product has data (first, last; None: still flying): the demo and docs use it."""
 
     # --- names ----------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -6,7 +6,7 @@ File facts live in :mod:`cloudbench.products.calipso_vfm`, the reader in
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,8 @@ class CalipsoVfm(LabelProduct):
     magic = (HDF4_MAGIC,)
     granule_span = timedelta(minutes=100)
     default_version = P.DEFAULT_VERSION
+    # first science data June 2006; the lidar stopped on 2023-08-01 and the mission ended that year
+    operational = (datetime(2006, 6, 13, tzinfo=UTC), datetime(2023, 8, 1, tzinfo=UTC))
     samples_per_record = P.SHOTS_PER_RECORD
     class_table = (
         ClassMapping("0", "invalid", UNLABELED),

@@ -7,7 +7,7 @@ File facts live in :mod:`cloudbench.products.cloudsat_cldclass_lidar`, the reade
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,8 @@ class CloudsatCldclassLidar(LabelProduct):
     magic = (HDF4_MAGIC,)
     granule_span = timedelta(minutes=100)
     default_version = DEFAULT_COLLECTION_RELEASE
+    # first data June 2006; the spacecraft was decommissioned at the end of 2023 (daylight-only since 2011)
+    operational = (datetime(2006, 6, 2, tzinfo=UTC), datetime(2023, 12, 31, tzinfo=UTC))
     class_table = (
         ClassMapping(-9, "CloudPhase missing", UNLABELED),
         ClassMapping(0, "CloudPhase not determined", UNLABELED),
