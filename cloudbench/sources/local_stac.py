@@ -238,6 +238,21 @@ def _bbox_intersects(a: list[float], b: list[float]) -> bool:
 
 
 # --- the server --------------------------------------------------------------------------------------------------
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that hang up (a fetch stopped by refused credentials, a dropped keep-alive) are normal here."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            log.debug("stac: client %s went away: %s", client_address, exc)
+            return
+        super().handle_error(request, client_address)
+
+
 class StacArchiveServer:
     """A STAC API over published EarthCARE frames and a bearer-token file server for their assets."""
 
@@ -390,8 +405,7 @@ class StacArchiveServer:
 
     # --- lifecycle --------------------------------------------------------------------------------------------------
     def start(self, port: int = 0) -> StacArchiveServer:
-        self._server = ThreadingHTTPServer((LOOPBACK, port), _make_handler(self))
-        self._server.daemon_threads = True
+        self._server = _QuietServer((LOOPBACK, port), _make_handler(self))
         threading.Thread(target=self._server.serve_forever, args=(0.05,), name="stac-http", daemon=True).start()
         return self
 
@@ -449,7 +463,8 @@ def _make_handler(server: StacArchiveServer):
             self._send(status, json.dumps(payload).encode())
 
         def _search(self, params: dict[str, Any], method: str) -> None:
-            server.log_request(method=method, path="/search", range=None, status=200, params=params)
+            server.log_request(method=method, path="/search", range=None, status=200, params=params,
+                               authorization=self.headers.get("Authorization") is not None)
             try:
                 self._json(200, server.search(params, method))
             except (CqlError, ValueError) as exc:

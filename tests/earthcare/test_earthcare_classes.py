@@ -15,20 +15,20 @@ from cloudbench.synthetic.earthcare_tc import write_earthcare_frame
 
 from .conftest import build_track, frame_of
 
-C, I, M, W, U = CLEAR, ICE, MIXED, WATER, UNLABELED
+C, Ic, M, W, U = CLEAR, ICE, MIXED, WATER, UNLABELED
 # The decisions of docs/earthcare.md, written out again here so that a change to the table shows up.
 EXPECTED = {
     "AC__TC__2B": {
-        -1: U, 0: U, 1: C, 2: U, 3: U, 4: U, 5: W, 6: M, 7: U, 8: W, 9: W, 10: W, 11: W, 12: M, 13: I, 14: I,
-        15: M, 16: M, 17: M, 18: W, 19: I, 20: M, 21: I, 22: I, 23: U, 24: U, 25: U, 26: C, 27: C, 28: C, 29: C,
+        -1: U, 0: U, 1: C, 2: U, 3: U, 4: U, 5: W, 6: M, 7: U, 8: W, 9: W, 10: W, 11: W, 12: M, 13: Ic, 14: Ic,
+        15: M, 16: M, 17: M, 18: W, 19: Ic, 20: M, 21: Ic, 22: Ic, 23: U, 24: U, 25: U, 26: C, 27: C, 28: C, 29: C,
         30: C, 31: C, 32: C, 33: C, 34: C,
     },
     "ATL_TC__2A": {
-        -3: U, -2: U, -1: U, 0: C, 1: W, 2: W, 3: I, 10: C, 11: C, 12: C, 13: C, 14: C, 15: C, 20: U, 21: U, 22: I,
+        -3: U, -2: U, -1: U, 0: C, 1: W, 2: W, 3: Ic, 10: C, 11: C, 12: C, 13: C, 14: C, 15: C, 20: U, 21: U, 22: Ic,
         25: C, 26: C, 27: C, 101: U,
     },
     "CPR_TC__2A": {
-        -1: U, 0: U, 1: U, 2: W, 3: W, 4: W, 5: W, 6: M, 7: M, 8: I, 9: I, 10: I, 11: U, 12: W, 13: M, 14: W, 15: M,
+        -1: U, 0: U, 1: U, 2: W, 3: W, 4: W, 5: W, 6: M, 7: M, 8: Ic, 9: Ic, 10: Ic, 11: U, 12: W, 13: M, 14: W, 15: M,
         16: U, 17: U, 18: U, 19: U, 20: U,
     },
 }

@@ -64,7 +64,7 @@ def test_frames_are_latitude_bands_in_orbit_order():
     assert ec.FRAMES["G"].lat_band == (-90.0, -67.5)
     assert ec.FRAMES["H"].lat_band == (-67.5, -22.5) and ec.FRAMES["H"].ascending
     bounds = [ec.frame_bounds_u(f, 97.05) for f in ec.FRAMES]
-    for (a0, a1), (b0, _) in zip(bounds[:-1], bounds[1:], strict=True):
+    for (_, a1), (b0, _) in zip(bounds[:-1], bounds[1:], strict=True):
         assert a1 == pytest.approx(b0)  # contiguous
     assert bounds[-1][1] - bounds[0][0] == pytest.approx(2 * 3.141592653589793)  # one orbit in all
 
