@@ -11,10 +11,12 @@ Ties between cloud classes go to the lower class code (ice, then mixed, then wat
 to pick one, and a fixed order keeps datasets reproducible. Comparisons allow ``FRACTION_TOLERANCE``
 so that a bin covered exactly half or a third by float cell edges is not lost to rounding.
 
-Two ways in: ``cell_fractions`` for profiles of class codes on fixed native cells (VFM), and
-``layer_fractions`` for layer tables (CloudSat base/top heights). Both are vectorised over profiles:
-the overlaps of fixed native cells with the common bins are a short list of (cell, bin) pairs
-summed by one weighted bincount; there is no Python loop over profiles.
+Three ways in: ``cell_fractions`` for profiles of class codes on fixed native cells (VFM),
+``profile_cell_fractions`` for cells whose heights differ from profile to profile (EarthCARE's 2-D
+height grids), and ``layer_fractions`` for layer tables (CloudSat base/top heights). All are
+vectorised over profiles: the overlaps of fixed native cells with the common bins are a short list of
+(cell, bin) pairs summed by one weighted bincount; per-profile cells go through each class's
+cumulative cover at the bin edges; there is no Python loop over profiles.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from cloudbench.config import CLEAR, ICE, MIXED, UNLABELED, WATER, HeightGrid
 LABELED_CLASSES = (CLEAR, ICE, MIXED, WATER)  # the order of the class axis of a fractions array
 FRACTION_TOLERANCE = 1e-6  # of a bin: 0.24 mm of a 240 m bin
 REGRID_BLOCK = 4096  # profiles per block in regrid_cells
+TIE_DECIMALS = 12  # per-profile cell fractions are rounded to this many decimals (see regrid_profile_cells)
 
 
 def classify_fractions(fractions: np.ndarray) -> np.ndarray:
@@ -110,6 +113,75 @@ def regrid_cells(classes: np.ndarray, cell_edges_km: np.ndarray, grid: HeightGri
     for start in range(0, classes.shape[0], REGRID_BLOCK):
         block = classes[start : start + REGRID_BLOCK]
         out[start : start + REGRID_BLOCK] = classify_fractions(cell_fractions(block, cell_edges_km, grid))
+    return out
+
+
+def profile_cell_fractions(classes: np.ndarray, cell_edges_km: np.ndarray,
+                           grid: HeightGrid = config.DEFAULT_GRID) -> np.ndarray:
+    """Fractions of each common bin covered by each labeled class, from cells that differ per profile.
+
+    Per profile and class, the height covered by that class below ``h`` is piecewise linear in ``h``;
+    its values at the common bin edges are the cumulative cover at the native edge below plus the
+    part of the cell ``h`` falls in. A bin's fraction is the difference at its two edges over its
+    width: the same overlaps as :func:`cell_fractions`, with edges per profile.
+
+    Args:
+        classes: (P, C) uint8 class codes per profile and native cell (any of 0, 1, 2, 3, 255).
+        cell_edges_km: (P, C+1) cell edges in km per profile, finite and monotonic along each row
+            (top-down or bottom-up; rows may differ in direction).
+        grid: the common height grid.
+
+    Returns:
+        (P, 4, Z) float64 fractions in ``LABELED_CLASSES`` order; parts of a bin outside the cells
+        count as unlabeled.
+    """
+    classes = np.asarray(classes)
+    edges = np.asarray(cell_edges_km, dtype=np.float64)
+    n_profiles, n_cells = classes.shape
+    if edges.shape != (n_profiles, n_cells + 1):
+        raise ValueError(f"cell_edges_km has shape {edges.shape}, expected {(n_profiles, n_cells + 1)}")
+    out = np.zeros((n_profiles, len(LABELED_CLASSES), grid.n), dtype=np.float64)
+    if n_profiles == 0 or n_cells == 0:
+        return out
+    down = edges[:, 0] > edges[:, -1]  # top-down rows are turned bottom-up
+    edges = np.where(down[:, None], edges[:, ::-1], edges)
+    classes = np.where(down[:, None], classes[:, ::-1], classes)
+    slot = _CLASS_SLOT[classes]  # (P, C): 0..3 labeled classes, 4 other
+    thickness = np.diff(edges, axis=1)  # (P, C) >= 0
+    g = grid.edges_km  # (Z+1,)
+    # the cell each bin edge falls in, per profile: each row is shifted to its own stretch of the
+    # number line, so one searchsorted over all rows' edges serves every profile
+    clamped = np.clip(g[None, :], edges[:, :1], edges[:, -1:])  # (P, Z+1) bin edges within the cells
+    span = float((edges[:, -1] - edges[:, 0]).max()) + 1.0
+    offset = (np.arange(n_profiles, dtype=np.float64) * span)[:, None] - edges[:, :1]
+    pos = np.searchsorted((edges + offset).ravel(), (clamped + offset).ravel(), side="right")
+    pos = pos.reshape(n_profiles, g.size) - (np.arange(n_profiles) * (n_cells + 1))[:, None]
+    cell = np.clip(pos - 1, 0, n_cells - 1)  # the cell holding the edge (clipped at both ends)
+    rows = np.arange(n_profiles)[:, None]
+    inside = np.clip(clamped - edges[rows, cell], 0.0, thickness[rows, cell])  # height into that cell
+    for k in range(len(LABELED_CLASSES)):
+        mine = np.where(slot == k, thickness, 0.0)
+        cumulative = np.concatenate([np.zeros((n_profiles, 1)), np.cumsum(mine, axis=1)], axis=1)
+        cover = cumulative[rows, cell] + np.where(slot[rows, cell] == k, inside, 0.0)  # (P, Z+1)
+        out[:, k, :] = np.diff(cover, axis=1) / np.diff(g)[None, :]
+    return np.clip(out, 0.0, 1.0)
+
+
+def regrid_profile_cells(classes: np.ndarray, cell_edges_km: np.ndarray,
+                         grid: HeightGrid = config.DEFAULT_GRID) -> np.ndarray:
+    """(P, C) class codes on per-profile cells (edges (P, C+1)) -> (P, Z) uint8 classes on ``grid``.
+
+    Fractions are rounded to ``TIE_DECIMALS`` before the rules: cells of ~100 m in 240 m bins often
+    split a bin evenly between two cloud classes, and rounding keeps such a tie a tie (so it goes to
+    the lower code, as the rules say) instead of to whichever sum came out a few ulps larger.
+    """
+    classes = np.asarray(classes)
+    edges = np.asarray(cell_edges_km, dtype=np.float64)
+    out = np.empty((classes.shape[0], grid.n), dtype=np.uint8)
+    for start in range(0, classes.shape[0], REGRID_BLOCK):
+        stop = start + REGRID_BLOCK
+        fractions = profile_cell_fractions(classes[start:stop], edges[start:stop], grid)
+        out[start:stop] = classify_fractions(np.round(fractions, TIE_DECIMALS))
     return out
 
 

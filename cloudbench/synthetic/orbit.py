@@ -1,18 +1,23 @@
-"""An A-Train-like sun-synchronous orbit: the ground track CALIPSO and CloudSat fly.
+"""Sun-synchronous orbits: the ground tracks the active sensors fly (the A-Train's and EarthCARE's).
 
-Synthetic granules need tracks that look like the real ones (ascending in daylight at ~13:30 local
-time, ~7 km/s, 98.2 deg inclination) so that collocation meets the same geometry it meets on real
-data: steep tracks across a geostationary disk, day and night halves, granules that start mid-region.
+Synthetic granules need tracks that look like the real ones (the A-Train ascending in daylight at
+~13:30 local time, ~7 km/s, 98.2 deg inclination; EarthCARE lower and later, descending at ~14:00) so
+that collocation meets the same geometry it meets on real data: steep tracks across a geostationary
+disk, day and night halves, granules that start mid-region.
 
 Model: a circular orbit of fixed period whose plane precesses with the mean Sun. Measured from the
 ascending-node crossing, the argument of latitude ``u`` grows uniformly, and the sub-satellite point is
 
     lat = asin(sin i * sin u)
-    lon = 15 * (13.5 - UTC hours) + atan2(cos i * sin u, cos u)
+    lon = 15 * (node_hours - UTC hours) + atan2(cos i * sin u, cos u)
 
-(the plane keeps a fixed local solar time, 13:30 at the ascending node; the Earth turns under it at
-360 deg per mean solar day). The equation of time and orbit eccentricity are ignored: they move the
-track by less than a pixel of what tests check.
+(the plane keeps a fixed local solar time ``node_hours`` at the ascending node; the Earth turns under
+it at 360 deg per mean solar day). The equation of time and orbit eccentricity are ignored: they move
+the track by less than a pixel of what tests check.
+
+:class:`SunSyncOrbit` holds one orbit's parameters; :data:`A_TRAIN` (CALIPSO, CloudSat) and
+:data:`EARTHCARE` are the two instances. The module-level functions and constants are the A-Train's,
+as they always were.
 """
 
 from __future__ import annotations
@@ -46,39 +51,111 @@ def _to_ns(when: datetime | np.datetime64 | str) -> np.datetime64:
     return np.datetime64(when, "ns")
 
 
+@dataclass(frozen=True)
+class SunSyncOrbit:
+    """A circular sun-synchronous orbit: what the ground-track model needs of it.
+
+    Attributes:
+        name: for messages.
+        inclination_deg: orbit inclination (> 90: retrograde, as every sun-synchronous orbit).
+        period_s: nodal period, ascending node to ascending node.
+        node_local_hours: mean local solar time at the ascending node (the descending node is 12 h off).
+        epoch: ascending-node crossing of orbit ``epoch_orbit`` (UTC).
+        epoch_orbit: the number of the orbit starting at ``epoch``; orbits count up by one per period.
+        altitude_km: mean height above the Earth (for the instruments' geometry, not the track).
+    """
+
+    name: str
+    inclination_deg: float
+    period_s: float
+    node_local_hours: float
+    epoch: np.datetime64
+    epoch_orbit: int = 1
+    altitude_km: float = 705.0
+
+    def orbit_phase(self, time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(orbit number, argument of latitude u in radians, 0 at the ascending node) at each time."""
+        t = (np.asarray(time, dtype="datetime64[ns]") - self.epoch).astype(np.int64) / _NS
+        orbits = np.floor(t / self.period_s)
+        u = 2 * np.pi * (t / self.period_s - orbits)
+        return orbits.astype(np.int64) + self.epoch_orbit, u
+
+    def subpoint(self, time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sub-satellite (lat, lon) in degrees at the given UTC times (datetime64)."""
+        time = np.asarray(time, dtype="datetime64[ns]")
+        _, u = self.orbit_phase(time)
+        inc = np.radians(self.inclination_deg)
+        lat = np.degrees(np.arcsin(np.sin(inc) * np.sin(u)))
+        day_ns = (time - time.astype("datetime64[D]")).astype(np.int64)
+        utc_hours = day_ns / (3600.0 * _NS)
+        lon = 15.0 * (self.node_local_hours - utc_hours) + np.degrees(np.arctan2(np.cos(inc) * np.sin(u), np.cos(u)))
+        lon = ((lon + 180.0) % 360.0) - 180.0
+        return lat, lon
+
+    def time_at(self, orbit: int, u_rad: float) -> np.datetime64:
+        """When orbit ``orbit`` passes argument of latitude ``u_rad`` (may be negative: before its node)."""
+        seconds = (orbit - self.epoch_orbit) * self.period_s + u_rad / (2 * np.pi) * self.period_s
+        return self.epoch + np.timedelta64(int(round(seconds * _NS)), "ns")
+
+    def argument_of_latitude(self, lat_deg: float) -> float:
+        """The u (radians, in [-pi/2, pi/2], ascending side) at which the track reaches ``lat_deg``."""
+        ratio = np.sin(np.radians(lat_deg)) / np.sin(np.radians(self.inclination_deg))
+        return float(np.arcsin(np.clip(ratio, -1.0, 1.0)))
+
+    def ground_speed_km_s(self) -> float:
+        """Mean speed of the sub-satellite point over a rotating Earth (km/s)."""
+        # angular rate of the satellite in its plane, combined with the Earth's rotation relative to it
+        n = 2 * np.pi / self.period_s
+        we = 2 * np.pi / 86400.0
+        inc = np.radians(self.inclination_deg)
+        # mean over an orbit of |d(position)/dt| on the sphere
+        u = np.linspace(0, 2 * np.pi, 721)[:-1]
+        dlat = n * np.sin(inc) * np.cos(u) / np.sqrt(1 - (np.sin(inc) * np.sin(u)) ** 2)
+        lat = np.arcsin(np.sin(inc) * np.sin(u))
+        dlam = n * np.cos(inc) / (np.cos(u) ** 2 + (np.cos(inc) * np.sin(u)) ** 2) - we
+        return float(np.mean(EARTH_RADIUS_KM * np.hypot(dlat, dlam * np.cos(lat))))
+
+    def track(self, start, end, spacing_km: float | None = None, *, interval_s: float | None = None) -> Track:
+        """Ground track sampled every ``spacing_km`` (at the mean ground speed) or every ``interval_s``."""
+        if (spacing_km is None) == (interval_s is None):
+            raise ValueError("give exactly one of spacing_km or interval_s")
+        if interval_s is None:
+            interval_s = spacing_km / self.ground_speed_km_s()
+        times = sample_times(start, end, interval_s)
+        lat, lon = self.subpoint(times)
+        return Track(times, lat, lon)
+
+
+A_TRAIN = SunSyncOrbit("A-Train", INCLINATION_DEG, PERIOD_S, ASCENDING_NODE_LOCAL_HOURS, ORBIT_EPOCH, 1, 705.0)
+"""CALIPSO and CloudSat, 705 km, ascending node at 13:30 local solar time."""
+
+EARTHCARE = SunSyncOrbit(
+    "EarthCARE",
+    inclination_deg=97.05,
+    period_s=25 * 86400.0 / 389,  # 389 orbits in the 25-day repeat cycle
+    node_local_hours=2.0,  # descending node at 14:00 local solar time
+    # orbit 5979 crossed the ascending node at 04:59:09.465 UTC on 2025-06-17 (a product's metadata);
+    # with this period orbit 1 then falls just after the launch of 2024-05-28, as it should
+    epoch=np.datetime64("2025-06-17T04:59:09.465", "ns"),
+    epoch_orbit=5979,
+    altitude_km=393.0,
+)
+"""EarthCARE, about 393 km, descending node at 14:00 local solar time (ascending at 02:00)."""
+
+
 def ground_speed_km_s() -> float:
-    """Mean speed of the sub-satellite point over a rotating Earth (km/s), about 6.9-7 km/s."""
-    # angular rate of the satellite in its plane, combined with the Earth's rotation relative to it
-    n = 2 * np.pi / PERIOD_S
-    we = 2 * np.pi / 86400.0
-    inc = np.radians(INCLINATION_DEG)
-    # mean over an orbit of |d(position)/dt| on the sphere
-    u = np.linspace(0, 2 * np.pi, 721)[:-1]
-    dlat = n * np.sin(inc) * np.cos(u) / np.sqrt(1 - (np.sin(inc) * np.sin(u)) ** 2)
-    lat = np.arcsin(np.sin(inc) * np.sin(u))
-    dlam = n * np.cos(inc) / (np.cos(u) ** 2 + (np.cos(inc) * np.sin(u)) ** 2) - we
-    return float(np.mean(EARTH_RADIUS_KM * np.hypot(dlat, dlam * np.cos(lat))))
+    """Mean speed of the A-Train's sub-satellite point over a rotating Earth (km/s), about 6.9-7 km/s."""
+    return A_TRAIN.ground_speed_km_s()
 
 
 def orbit_phase(time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(orbit number counting from 1 at ORBIT_EPOCH, argument of latitude u in radians) at each time."""
-    t = (np.asarray(time, dtype="datetime64[ns]") - ORBIT_EPOCH).astype(np.int64) / _NS
-    orbits = np.floor(t / PERIOD_S)
-    u = 2 * np.pi * (t / PERIOD_S - orbits)
-    return orbits.astype(np.int64) + 1, u
+    return A_TRAIN.orbit_phase(time)
 
 
 def subpoint(time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sub-satellite (lat, lon) in degrees at the given UTC times (datetime64)."""
-    time = np.asarray(time, dtype="datetime64[ns]")
-    _, u = orbit_phase(time)
-    inc = np.radians(INCLINATION_DEG)
-    lat = np.degrees(np.arcsin(np.sin(inc) * np.sin(u)))
-    day_ns = (time - time.astype("datetime64[D]")).astype(np.int64)
-    utc_hours = day_ns / (3600.0 * _NS)
-    lon = 15.0 * (ASCENDING_NODE_LOCAL_HOURS - utc_hours) + np.degrees(np.arctan2(np.cos(inc) * np.sin(u), np.cos(u)))
-    lon = ((lon + 180.0) % 360.0) - 180.0
-    return lat, lon
+    """A-Train sub-satellite (lat, lon) in degrees at the given UTC times (datetime64)."""
+    return A_TRAIN.subpoint(time)
 
 
 @dataclass
@@ -105,14 +182,8 @@ def sample_times(start, end, interval_s: float) -> np.ndarray:
 
 
 def track(start, end, spacing_km: float | None = None, *, interval_s: float | None = None) -> Track:
-    """Ground track sampled every ``spacing_km`` (at the mean ground speed) or every ``interval_s``."""
-    if (spacing_km is None) == (interval_s is None):
-        raise ValueError("give exactly one of spacing_km or interval_s")
-    if interval_s is None:
-        interval_s = spacing_km / ground_speed_km_s()
-    times = sample_times(start, end, interval_s)
-    lat, lon = subpoint(times)
-    return Track(times, lat, lon)
+    """A-Train ground track sampled every ``spacing_km`` (at the mean ground speed) or every ``interval_s``."""
+    return A_TRAIN.track(start, end, spacing_km, interval_s=interval_s)
 
 
 def calipso_shot_interval_s() -> float:
@@ -180,12 +251,13 @@ def calipso_granules(start, end) -> list[Granule]:
     return out
 
 
-def passes_over(region: Region, start, end, *, step_s: float = 10.0) -> list[tuple[np.datetime64, np.datetime64]]:
-    """Time intervals [enter, leave] during which the sub-satellite point is inside ``region``."""
+def passes_over(region: Region, start, end, *, step_s: float = 10.0,
+                orbit: SunSyncOrbit = A_TRAIN) -> list[tuple[np.datetime64, np.datetime64]]:
+    """Time intervals [enter, leave] during which the sub-satellite point of ``orbit`` is inside ``region``."""
     times = sample_times(start, end, step_s)
     if times.size == 0:
         return []
-    lat, lon = subpoint(times)
+    lat, lon = orbit.subpoint(times)
     inside = region.contains(lon, lat)
     out = []
     edges = np.flatnonzero(np.diff(np.concatenate([[0], inside.astype(np.int8), [0]])))
