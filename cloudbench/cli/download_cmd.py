@@ -47,6 +47,7 @@ def _size(n: int | None) -> str:
 @click.option("--workers", default=8, show_default=True, type=click.IntRange(1, 64), help="Parallel downloads.")
 @click.option("--s3-endpoint", default=None, help="S3 endpoint URL holding the noaa-* buckets.")
 @click.option("--cmr-url", default=CMR_URL, show_default=True, help="CMR search endpoint root.")
+@click.option("--maap-url", default=None, help="ESA MAAP STAC API root for EarthCARE (default: the public catalogue).")
 @click.option("--label-version", "--vfm-version", "label_version", default=None,
               help="Label product version or release (default: the product's, e.g. V4-51 for VFM).")
 @click.option("--dpc-host", default=DPC_HOST, show_default=True)
@@ -57,7 +58,7 @@ def _size(n: int | None) -> str:
               help="Imager grid coarsening of the archive (1 for real archives; synthetic ones are reduced).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def command(start, end, region, imager, labels, out, dry_run, source_root, max_dt, bands, workers, s3_endpoint,
-            cmr_url, label_version, dpc_host, dpc_port, dpc_user, dpc_password, geometry_reduction, no_progress):
+            cmr_url, maap_url, label_version, dpc_host, dpc_port, dpc_user, dpc_password, geometry_reduction, no_progress):
     """Download label granules and the imager files under their tracks into ARCHIVE."""
     from cloudbench.cli import set_run_dir
 
@@ -66,7 +67,7 @@ def command(start, end, region, imager, labels, out, dry_run, source_root, max_d
         reg = parse_region(region)
     except ValueError as exc:
         raise UserError(str(exc), fix="use a preset name or W,S,E,N in degrees") from None
-    opts = SourceOptions(source_root=source_root, s3_endpoint=s3_endpoint, cmr_url=cmr_url, label_version=label_version,
+    opts = SourceOptions(source_root=source_root, s3_endpoint=s3_endpoint, cmr_url=cmr_url, maap_stac_url=maap_url, label_version=label_version,
                          dpc_host=dpc_host, dpc_port=dpc_port, dpc_user=dpc_user, dpc_password=dpc_password)
     result = download(start=_date(start, "--start"), end=_date(end, "--end"), region=reg, imager=imager,
                       labels=labels, out=out, dry_run=dry_run, bands=bands, max_dt_s=max_dt, workers=workers,

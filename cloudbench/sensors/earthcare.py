@@ -9,7 +9,7 @@ and the MAAP catalog in ``cloudbench.sources``, the orbit and the writer in ``cl
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -43,6 +43,8 @@ class EarthcareTargetClassification(LabelProduct):
     magic: ClassVar[tuple[bytes, ...]] = (HDF5_MAGIC,)
     granule_span: ClassVar[timedelta] = ec.MAX_FRAME_SPAN
     default_version: ClassVar[str] = ""  # any baseline: the catalog takes the newest of each frame
+    # launched 2024-05-28; validated L2 products are public from January 2025
+    operational: ClassVar[tuple[datetime, datetime | None]] = (datetime(2025, 1, 1, tzinfo=UTC), None)
 
     # --- names -------------------------------------------------------------------------------------
     def parse_filename(self, name: str) -> LabelFile | None:

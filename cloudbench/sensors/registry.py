@@ -32,6 +32,9 @@ BUILTIN_IMAGERS: tuple[str, ...] = (
 BUILTIN_LABELS: tuple[str, ...] = (
     "cloudbench.sensors.cloudsat_cldclass_lidar:CloudsatCldclassLidar",
     "cloudbench.sensors.calipso_vfm:CalipsoVfm",
+    "cloudbench.sensors.earthcare:EarthcareAcTc",
+    "cloudbench.sensors.earthcare:EarthcareAtlTc",
+    "cloudbench.sensors.earthcare:EarthcareCprTc",
 )
 
 _imagers: dict[str, ImagerProduct] = {}

@@ -33,6 +33,8 @@ class SourceOptions:
     s3_endpoint: str | None = None
     cmr_url: str = CMR_URL
     label_version: str | None = None  # product version of the labels (default: the product's own)
+    maap_stac_url: str | None = None  # ESA MAAP STAC API (EarthCARE); None: the public endpoint
+    maap_token: str | None = None  # for library callers; the CLI reads MAAP_TOKEN, never a command-line secret
     dpc_host: str = DPC_HOST
     dpc_port: int = DPC_PORT
     dpc_user: str | None = None

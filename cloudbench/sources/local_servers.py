@@ -400,12 +400,12 @@ class MotoS3Server:
             self._buckets.add(bucket)
         c.put_object(Bucket=bucket, Key=key, Body=data, ACL="public-read")
 
-    def upload_archive(self, archive: str | Path, tops: tuple[str, ...] = ("himawari8", "himawari9", "goes16", "goes17", "goes18", "goes19")) -> list[str]:
+    def upload_archive(self, archive: str | Path, tops: tuple[str, ...] | None = None) -> list[str]:
         """Upload ``ARCHIVE/<platform>/...`` to ``s3://noaa-<platform>/...``; returns the keys uploaded."""
         archive = Path(archive)
         client = self.client()
         uploaded = []
-        for top in tops:
+        for top in imager_tops() if tops is None else tops:
             base = archive / top
             if not base.is_dir():
                 continue
@@ -614,7 +614,23 @@ DEMO_TOKEN = "local-earthdata-token"  # the loopback servers' logins: not secret
 DEMO_DPC_USER = "cloudsat-user"
 DEMO_DPC_PASSWORD = "local-dpc-password"
 ASDC_DATA_PATH = "/data/CALIPSO"  # ASDC's file URLs: https://asdc.larc.nasa.gov/data/CALIPSO/<collection>/...
-IMAGER_TOPS = ("himawari8", "himawari9", "goes16", "goes17", "goes18", "goes19")
+MAAP_DEMO_TOKEN = "local-maap-token"
+
+
+def imager_tops() -> tuple[str, ...]:
+    """Archive folders of the registry's imager platforms whose public archive is an S3 bucket."""
+    from cloudbench.sensors.registry import imager_products
+    from cloudbench.sources.noaa import NoaaBucketStore
+
+    tops: list[str] = []
+    for product in imager_products().values():
+        try:
+            store = product.public_store(None)
+        except Exception:  # noqa: BLE001 - a product without a public store (or needing credentials) is not served here
+            continue
+        if isinstance(store, NoaaBucketStore):
+            tops += list(product.sub_lon)
+    return tuple(tops)
 
 
 @dataclass(frozen=True)
@@ -633,18 +649,23 @@ class ArchiveEndpoints:
     earthdata_token: str = field(repr=False)
     dpc_user: str
     dpc_password: str = field(repr=False)
+    maap_url: str = ""
+    maap_token: str = field(default="", repr=False)
     uploaded: tuple[str, ...] = ()  # ARCHIVE/-relative imager files now in the S3 buckets
     granules: tuple[str, ...] = ()  # ARCHIVE/-relative VFM files published in the CMR-style search
+    frames: tuple[str, ...] = ()  # ARCHIVE/-relative EarthCARE files published in the STAC search
     ports: tuple[int, ...] = ()  # every loopback port the servers listen on
 
     def download_args(self) -> list[str]:
         return ["--s3-endpoint", self.s3_endpoint, "--cmr-url", self.cmr_url,
-                "--dpc-host", self.dpc_host, "--dpc-port", str(self.dpc_port)]
+                "--dpc-host", self.dpc_host, "--dpc-port", str(self.dpc_port), "--maap-url", self.maap_url]
 
     def env(self) -> dict[str, str]:
         from cloudbench.sources.credentials import DPC_PASSWORD_ENV, DPC_USER_ENV
+        from cloudbench.sources.maap_stac import MAAP_TOKEN_ENV
 
-        return {"EARTHDATA_TOKEN": self.earthdata_token, DPC_USER_ENV: self.dpc_user, DPC_PASSWORD_ENV: self.dpc_password}
+        return {"EARTHDATA_TOKEN": self.earthdata_token, DPC_USER_ENV: self.dpc_user, DPC_PASSWORD_ENV: self.dpc_password,
+                MAAP_TOKEN_ENV: self.maap_token}
 
     def source_options(self):
         """``SourceOptions`` for ``sources.download.download``, logins included (no environment needed)."""
@@ -652,7 +673,8 @@ class ArchiveEndpoints:
 
         return SourceOptions(s3_endpoint=self.s3_endpoint, cmr_url=self.cmr_url, dpc_host=self.dpc_host,
                              dpc_port=self.dpc_port, dpc_user=self.dpc_user, dpc_password=self.dpc_password,
-                             earthdata_token=self.earthdata_token)
+                             earthdata_token=self.earthdata_token, maap_stac_url=self.maap_url,
+                             maap_token=self.maap_token)
 
 
 def publish_vfm_granules(server: ArchiveHttpServer, archive: str | Path) -> list[str]:
@@ -685,13 +707,15 @@ def publish_vfm_granules(server: ArchiveHttpServer, archive: str | Path) -> list
 
 @contextmanager
 def serve_archive(archive: str | Path, *, token: str = DEMO_TOKEN, dpc_user: str = DEMO_DPC_USER,
-                  dpc_password: str = DEMO_DPC_PASSWORD) -> Iterator[ArchiveEndpoints]:
+                  dpc_password: str = DEMO_DPC_PASSWORD, maap_token: str = MAAP_DEMO_TOKEN,
+                  ) -> Iterator[ArchiveEndpoints]:
     """Serve an ARCHIVE/ folder as the real archives do, on loopback, until the block ends.
 
     - imager folders (``himawari8/``, ``goes16/``...) go to moto S3 buckets ``noaa-<platform>``;
     - CALIPSO VFM files are found through a CMR-style search and fetched with the Earthdata token
       (401 without it);
-    - ``cloudsat/`` is the ``Data/`` folder of an SFTP server that takes ``dpc_user``/``dpc_password``.
+    - ``cloudsat/`` is the ``Data/`` folder of an SFTP server that takes ``dpc_user``/``dpc_password``;
+    - EarthCARE frames are found through a STAC search (as ESA MAAP's) and fetched with a bearer token.
 
     Every server stops when the block exits, whether it ends, raises or is interrupted (Ctrl-C):
     their ports are closed afterwards. The uploaded objects stay in moto's in-process store.
@@ -703,14 +727,20 @@ def serve_archive(archive: str | Path, *, token: str = DEMO_TOKEN, dpc_user: str
         raise MissingInputError("is not a folder", path=archive, fix="give the ARCHIVE folder to serve")
     with ExitStack() as stack:
         s3 = stack.enter_context(MotoS3Server())
-        uploaded = s3.upload_archive(archive, IMAGER_TOPS)
+        uploaded = s3.upload_archive(archive, imager_tops())
         http = stack.enter_context(ArchiveHttpServer(token=token))
         granules = publish_vfm_granules(http, archive)
         sftp = stack.enter_context(SftpServer(archive / "cloudsat", dpc_user, dpc_password,
                                              mounts={"Data": archive / "cloudsat"}))
+        from cloudbench.sources.local_stac import StacArchiveServer
+
+        stac = stack.enter_context(StacArchiveServer(token=maap_token))
+        frames = stac.publish_archive(archive)
         http_port = int(http.url.rsplit(":", 1)[1])
+        stac_port = int(stac.url.rsplit(":", 1)[1])
         yield ArchiveEndpoints(
             s3_endpoint=s3.endpoint, cmr_url=http.url, dpc_host=sftp.host, dpc_port=sftp.port,
-            earthdata_token=token, dpc_user=dpc_user, dpc_password=dpc_password,
-            uploaded=tuple(uploaded), granules=tuple(granules), ports=(s3.port, http_port, sftp.port),
+            earthdata_token=token, dpc_user=dpc_user, dpc_password=dpc_password, maap_url=stac.url,
+            maap_token=maap_token, uploaded=tuple(uploaded), granules=tuple(granules), frames=tuple(frames),
+            ports=(s3.port, http_port, sftp.port, stac_port),
         )

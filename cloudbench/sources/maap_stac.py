@@ -286,11 +286,11 @@ def maap_catalog(product: ec.ProductType, options: Any = None, workers: int = 8,
 
     Options read (all optional, by name): ``source_root`` (an ARCHIVE/-layout mirror: a plain
     directory catalog), ``maap_stac_url``, ``maap_token`` (library callers; the CLI reads
-    :data:`MAAP_TOKEN_ENV`), ``earthcare_baseline``. The token is looked up here, so a missing one
+    :data:`MAAP_TOKEN_ENV`), ``label_version`` (the baseline). The token is looked up here, so a missing one
     fails before anything is searched.
     """
     root = getattr(options, "source_root", None)
-    baseline = getattr(options, "earthcare_baseline", None)
+    baseline = getattr(options, "label_version", None)
     if root:
         from cloudbench.sources.fsroot import DirectoryCatalog, FsspecStore
 

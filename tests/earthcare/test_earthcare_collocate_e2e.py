@@ -79,7 +79,7 @@ def build_calm_fine_earthcare_archive(root: Path) -> dict:
                                                             np.append(alat, layers.latitude))
         rows_needed.append(np.ma.compressed(rows))
     rows = np.concatenate(rows_needed)
-    seg_rows = fine.segment_lines(2.0)
+    seg_rows = fine.unit_lines(2.0)
     segments = sorted({int(r // seg_rows) + 1 for r in np.concatenate([rows - PATCH_MARGIN_ROWS, rows + PATCH_MARGIN_ROWS])
                        if 0 <= r < fine.shape[0]})
     first = min(layers.time[0] for _, layers in granules).astype("datetime64[us]").astype(datetime)
