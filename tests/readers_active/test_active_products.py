@@ -12,7 +12,7 @@ from pyhdf.SD import SD, SDC
 from cloudbench.products import calipso_vfm as vfm
 from cloudbench.products import cloudsat_cldclass_lidar as cs
 
-REAL_VFM = str(Path(__file__).resolve().parents[3] / "shared" / "data" / "real") + "/CAL_LID_L2_VFM-ValStage1-V3-30.2013-05-06T17-20-01ZD_Subset.hdf"
+REAL_VFM = str(Path(__file__).resolve().parents[1] / "data" / "real" / "CAL_LID_L2_VFM-ValStage1-V3-30.2013-05-06T17-20-01ZD_Subset.hdf")
 
 
 def test_vfm_standard_name_round_trip():
