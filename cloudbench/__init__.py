@@ -25,9 +25,10 @@ from cloudbench.errors import (
     PartialError,
     UserError,
 )
+from cloudbench.extras import DISTRIBUTION
 
-try:
-    __version__ = version("cloudbench")
+try:  # installed under its name on the package index, not under the import name
+    __version__ = version(DISTRIBUTION)
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0"
 

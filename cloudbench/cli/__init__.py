@@ -3,6 +3,10 @@
 Each sub-command lives in its own module under ``cloudbench.cli`` and only parses options and calls
 one library function. Errors from the library (``cloudbench.errors``) become exit codes here:
 0 ok, 1 user error, 2 data error, 3 partial. Tracebacks only with ``--debug``.
+
+A command that needs an optional extra (``cloudbench.extras``) is not even imported when the extra is
+missing: it is replaced by a stand-in that answers every invocation, ``--help`` included, with exit 1
+and the pip command to run, while ``cloudbench --help`` still lists it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import sys
 
 import click
 
+from cloudbench import __version__, extras
 from cloudbench.errors import CloudbenchError
 
 # command name -> module under cloudbench.cli that defines a click command called ``command``
@@ -28,6 +33,29 @@ COMMANDS: dict[str, str] = {
     "synth": "synth_cmd",
 }
 
+# command name -> extras (cloudbench.extras.EXTRAS) it needs beyond the base install
+NEEDS_EXTRAS: dict[str, tuple[str, ...]] = {
+    "train-baseline": ("train",),
+    "evaluate": ("train",),
+    "demo": ("train", "demo"),  # the demo trains a model on what its servers delivered
+}
+
+
+def _needs_extra_command(name: str, missing: list[str]) -> click.Command:
+    """A stand-in for a command whose extras are missing: any use of it, ``--help`` included, exits 1."""
+
+    def refuse(args) -> None:
+        raise extras.extra_error(missing, f"`cloudbench {name}`")
+
+    return click.Command(
+        name,
+        callback=click.pass_context(lambda ctx: refuse(ctx.args)),
+        help=f"Not installed: needs {extras.install_hint(*missing)}.",
+        short_help=f"(not installed: {extras.install_hint(*missing)})",
+        add_help_option=False,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
+
 
 class LazyGroup(click.Group):
     """Imports a command's module only when that command runs (keeps ``--help`` fast)."""
@@ -42,13 +70,16 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS or self._spec(name) is None:
             return None
+        missing = extras.missing_extras(*NEEDS_EXTRAS.get(name, ()))
+        if missing:
+            return _needs_extra_command(name, missing)
         module = importlib.import_module(f"cloudbench.cli.{COMMANDS[name]}")
         return module.command
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show full tracebacks and debug logging.")
-@click.version_option(package_name="cloudbench")
+@click.version_option(version=__version__, prog_name="cloudbench")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """cloudbench: geostationary imagery + CALIPSO/CloudSat cloud phase profiles -> ML benchmark."""

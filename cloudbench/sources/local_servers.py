@@ -43,6 +43,8 @@ import numpy as np
 import paramiko
 from paramiko.sftp import SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_PERMISSION_DENIED
 
+from cloudbench.extras import import_from_extra
+
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
@@ -353,7 +355,7 @@ class MotoS3Server:
         return f"http://{LOOPBACK}:{self.port}"
 
     def start(self) -> MotoS3Server:
-        from moto.server import ThreadedMotoServer
+        ThreadedMotoServer = import_from_extra("moto.server", "demo", "the loopback S3 server").ThreadedMotoServer  # noqa: N806
 
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -385,8 +387,7 @@ class MotoS3Server:
         return self._client
 
     def _new_client(self):
-        import boto3
-
+        boto3 = import_from_extra("boto3", "demo", "the loopback S3 server")
         return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
                             aws_access_key_id="testing", aws_secret_access_key="testing")
 
