@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 
 import click
@@ -33,6 +34,17 @@ def _size(n: int | None) -> str:
     return str(n)
 
 
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _hidden_prompt():
+    """A prompt for a password that does not echo, or None when no one is at a terminal to answer it."""
+    if not _interactive():
+        return None
+    return lambda question: click.prompt(question, hide_input=True, default="", show_default=False, err=True)
+
+
 @click.command("download")
 @click.option("--start", required=True, help="First day (UTC), YYYY-MM-DD[THH:MM].")
 @click.option("--end", required=True, help="End (exclusive, UTC), YYYY-MM-DD[THH:MM].")
@@ -50,20 +62,21 @@ def _size(n: int | None) -> str:
 @click.option("--vfm-version", default=DEFAULT_VFM_VERSION, show_default=True, help="CALIPSO VFM version.")
 @click.option("--dpc-host", default=DPC_HOST, show_default=True)
 @click.option("--dpc-port", default=DPC_PORT, show_default=True, type=int)
-@click.option("--dpc-user", default=None, help="CloudSat DPC user (or CLOUDSAT_DPC_USERNAME).")
-@click.option("--dpc-password", default=None, help="CloudSat DPC password (or CLOUDSAT_DPC_PASSWORD).")
+@click.option("--dpc-user", default=None,
+              help="CloudSat DPC user (or CLOUDSAT_DPC_USERNAME). The password comes from CLOUDSAT_DPC_PASSWORD, "
+                   "~/.netrc or a prompt, never from an option.")
 @click.option("--geometry-reduction", default=1, show_default=True, type=click.IntRange(1, 100),
               help="Imager grid coarsening of the archive (1 for real archives; synthetic ones are reduced).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def command(start, end, region, imager, labels, out, dry_run, source_root, max_dt, bands, workers, s3_endpoint,
-            cmr_url, vfm_version, dpc_host, dpc_port, dpc_user, dpc_password, geometry_reduction, no_progress):
+            cmr_url, vfm_version, dpc_host, dpc_port, dpc_user, geometry_reduction, no_progress):
     """Download label granules and the imager files under their tracks into ARCHIVE."""
     try:
         reg = parse_region(region)
     except ValueError as exc:
         raise UserError(str(exc), fix="use a preset name or W,S,E,N in degrees") from None
     opts = SourceOptions(source_root=source_root, s3_endpoint=s3_endpoint, cmr_url=cmr_url, vfm_version=vfm_version,
-                         dpc_host=dpc_host, dpc_port=dpc_port, dpc_user=dpc_user, dpc_password=dpc_password)
+                         dpc_host=dpc_host, dpc_port=dpc_port, dpc_user=dpc_user, password_prompt=_hidden_prompt())
     result = download(start=_date(start, "--start"), end=_date(end, "--end"), region=reg, imager=imager,
                       labels=labels, out=out, dry_run=dry_run, bands=bands, max_dt_s=max_dt, workers=workers,
                       opts=opts, geometry_reduction=geometry_reduction, progress=not no_progress)

@@ -19,7 +19,7 @@ import paramiko
 
 from cloudbench.errors import CredentialsError
 from cloudbench.sources.base import CHUNK_BYTES, ByteStream, NotFoundError, TransientError
-from cloudbench.sources.credentials import DPC_FIX, SftpCredentials
+from cloudbench.sources.credentials import SftpCredentials, dpc_fix
 from cloudbench.sources.fsroot import DirectoryCatalog, Entry, Store
 from cloudbench.sources.layouts import CLDCLASS_RELEASE, cldclass_layout
 
@@ -57,7 +57,7 @@ class DpcSftpStore(Store):
             except paramiko.AuthenticationException:
                 raise CredentialsError(
                     f"the CloudSat DPC at {self.host}:{self.port} refused the login of user {self.credentials.username!r}",
-                    fix=DPC_FIX,
+                    fix=dpc_fix(self.host),
                 ) from None
             except (OSError, paramiko.SSHException) as exc:
                 raise TransientError(f"cannot reach sftp://{self.host}:{self.port}: {exc}") from exc

@@ -7,6 +7,7 @@ parses options and prints the result.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from cloudbench.sources.cloudsat_dpc import DPC_HOST, DPC_PORT, DpcSftpStore
 from cloudbench.sources.credentials import (
     EarthdataCredentials,
     Secret,
+    SftpCredentials,
     dpc_credentials,
     earthdata_credentials,
 )
@@ -45,9 +47,11 @@ class SourceOptions:
     dpc_host: str = DPC_HOST
     dpc_port: int = DPC_PORT
     dpc_user: str | None = None
+    # for library callers (tests, the loopback servers' endpoints); the CLI never takes a secret as an
+    # option: it reads the environment or ~/.netrc, or asks through ``password_prompt``
     dpc_password: str | None = None
-    # for library callers (the demo, tests); the CLI reads EARTHDATA_TOKEN, never a command-line secret
     earthdata_token: str | None = None
+    password_prompt: Callable[[str], str] | None = None  # hidden input; None where no one can answer
     storage_options: dict = field(default_factory=dict)
 
 
@@ -62,7 +66,12 @@ def label_catalog(labels: str, opts: SourceOptions, workers: int = 8) -> Catalog
         creds = (EarthdataCredentials("SourceOptions.earthdata_token", token=Secret(opts.earthdata_token))
                  if opts.earthdata_token else earthdata_credentials())
         return EarthdataCatalog(creds, version=opts.vfm_version, cmr_url=opts.cmr_url, pool_size=workers)
-    creds = dpc_credentials(opts.dpc_user, opts.dpc_password)
+    if opts.dpc_password:
+        if not opts.dpc_user:
+            raise UserError("SourceOptions.dpc_password needs SourceOptions.dpc_user")
+        creds = SftpCredentials(opts.dpc_user, Secret(opts.dpc_password), "SourceOptions.dpc_password")
+    else:
+        creds = dpc_credentials(opts.dpc_user, host=opts.dpc_host, prompt=opts.password_prompt)
     return DirectoryCatalog(cldclass_layout(), DpcSftpStore(creds, opts.dpc_host, opts.dpc_port))
 
 

@@ -81,7 +81,7 @@ def test_dpc_refused_login_is_a_credentials_error(sftp_server):
     store = DpcSftpStore(SftpCredentials(sftp_server.username, Secret("wrong-pw-77")), sftp_server.host, sftp_server.port)
     with pytest.raises(CredentialsError) as info:
         store.list_dir("cloudsat/2B-CLDCLASS-LIDAR.P1_R05/2018/274")
-    assert "--dpc-password" in str(info.value) and "wrong-pw-77" not in str(info.value)
+    assert "CLOUDSAT_DPC_PASSWORD" in str(info.value) and "wrong-pw-77" not in str(info.value)
     assert sftp_server.logins_refused >= 1
 
 
@@ -134,8 +134,7 @@ def test_earthdata_credentials_order_and_masking(tmp_path):
     with pytest.raises(CredentialsError, match="EARTHDATA_PASSWORD"):
         earthdata_credentials({"EARTHDATA_USERNAME": "u"}, tmp_path / "absent")
     with pytest.raises(CredentialsError, match="CLOUDSAT_DPC_PASSWORD"):
-        dpc_credentials(env={"CLOUDSAT_DPC_USERNAME": "u"})
-    assert dpc_credentials("u", "p", env={}).password.reveal() == "p"
+        dpc_credentials(env={"CLOUDSAT_DPC_USERNAME": "u"}, host="dpc.example", netrc_path=tmp_path / "absent")
 
 
 def test_fsspec_root_mirror(tmp_path):
