@@ -19,6 +19,7 @@ import click
 
 from cloudbench import __version__, extras
 from cloudbench.errors import CloudbenchError
+from cloudbench.progress import show_stage_lines
 
 # command name -> module under cloudbench.cli that defines a click command called ``command``
 COMMANDS: dict[str, str] = {
@@ -86,6 +87,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    show_stage_lines()  # where bars are off (--no-progress, or output is not a terminal): one line per stage
 
 
 def main(argv: list[str] | None = None) -> None:
