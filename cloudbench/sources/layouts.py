@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 
 from cloudbench.products import abi_l1b, ahi_hsd, calipso_vfm, cloudsat_cldclass_lidar
 
-VFM_CONCEPT_IDS: dict[str, str] = calipso_vfm.CMR_CONCEPT_IDS
 DEFAULT_VFM_VERSION = calipso_vfm.DEFAULT_VERSION
 CLDCLASS_RELEASE = "P1_" + cloudsat_cldclass_lidar.DEFAULT_RELEASE
 
