@@ -1,6 +1,6 @@
 """Write a whole synthetic ARCHIVE/: active granules along A-Train passes plus the imager slots around them.
 
-The layout and the file names are the real archives' (dataset-spec "ARCHIVE layout"), so everything
+The layout and the file names are the real archives' (docs/dataset-spec.md, "ARCHIVE/"), so everything
 downstream (catalogs, collocation, inspect) runs on it unchanged. The returned
 :class:`SyntheticArchive` keeps the scene and the truth written into each file, so tests can ask what
 the right answer is.
