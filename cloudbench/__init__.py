@@ -62,7 +62,14 @@ __all__ = [
 ]
 
 
+_NEEDS_TRAIN = {"CloudbenchDataset", "train_baseline"}  # torch: the ``train`` extra
+
+
 def __getattr__(name: str) -> Any:
+    if name in _NEEDS_TRAIN:
+        from cloudbench.extras import import_from_extra
+
+        return getattr(import_from_extra(_LAZY[name], "train", f"cloudbench.{name}"), name)
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'cloudbench' has no attribute {name!r}")

@@ -121,3 +121,13 @@ def test_dataset_chain_runs_without_extras(tmp_path, small_source):
     granule = next(archive.rglob("*CLDCLASS-LIDAR*.hdf"))
     proc = _cloudbench(["inspect", str(granule), "--json"], env)
     assert proc.returncode == 0 and '"product"' in proc.stdout, proc.stderr
+
+
+def test_library_loader_without_torch_names_the_extra(tmp_path):
+    code = ("import cloudbench\n"
+            "try:\n    cloudbench.CloudbenchDataset\n"
+            "except cloudbench.UserError as exc:\n    print(exc)\n")
+    proc = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path, TRAIN_MODULES),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert f"pip install '{DISTRIBUTION}[train]'" in proc.stdout
