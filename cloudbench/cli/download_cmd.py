@@ -65,18 +65,21 @@ def _hidden_prompt():
 @click.option("--dpc-user", default=None,
               help="CloudSat DPC user (or CLOUDSAT_DPC_USERNAME). The password comes from CLOUDSAT_DPC_PASSWORD, "
                    "~/.netrc or a prompt, never from an option.")
+@click.option("--dpc-key", default=None, type=click.Path(dir_okay=False),
+              help="SSH private key registered with the DPC account (or CLOUDSAT_DPC_KEY), instead of a password.")
 @click.option("--geometry-reduction", default=1, show_default=True, type=click.IntRange(1, 100),
               help="Imager grid coarsening of the archive (1 for real archives; synthetic ones are reduced).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def command(start, end, region, imager, labels, out, dry_run, source_root, max_dt, bands, workers, s3_endpoint,
-            cmr_url, vfm_version, dpc_host, dpc_port, dpc_user, geometry_reduction, no_progress):
+            cmr_url, vfm_version, dpc_host, dpc_port, dpc_user, dpc_key, geometry_reduction, no_progress):
     """Download label granules and the imager files under their tracks into ARCHIVE."""
     try:
         reg = parse_region(region)
     except ValueError as exc:
         raise UserError(str(exc), fix="use a preset name or W,S,E,N in degrees") from None
     opts = SourceOptions(source_root=source_root, s3_endpoint=s3_endpoint, cmr_url=cmr_url, vfm_version=vfm_version,
-                         dpc_host=dpc_host, dpc_port=dpc_port, dpc_user=dpc_user, password_prompt=_hidden_prompt())
+                         dpc_host=dpc_host, dpc_port=dpc_port, dpc_user=dpc_user, dpc_key=dpc_key,
+                         password_prompt=_hidden_prompt())
     result = download(start=_date(start, "--start"), end=_date(end, "--end"), region=reg, imager=imager,
                       labels=labels, out=out, dry_run=dry_run, bands=bands, max_dt_s=max_dt, workers=workers,
                       opts=opts, geometry_reduction=geometry_reduction, progress=not no_progress)

@@ -2,8 +2,9 @@
 
 Earthdata (ASDC, CALIPSO): EARTHDATA_TOKEN, else EARTHDATA_USERNAME + EARTHDATA_PASSWORD, else the
 ``urs.earthdata.nasa.gov`` entry of ~/.netrc (the order earthaccess uses). CloudSat DPC: the user from
-``--dpc-user`` or CLOUDSAT_DPC_USERNAME; the password from CLOUDSAT_DPC_PASSWORD, else the DPC host's
-entry of ~/.netrc, else a hidden prompt when a person is at the terminal. A password is never a
+``--dpc-user`` or CLOUDSAT_DPC_USERNAME; an SSH private key from ``--dpc-key`` or CLOUDSAT_DPC_KEY if
+one is given, else the password from CLOUDSAT_DPC_PASSWORD, the DPC host's entry of ~/.netrc, or a
+hidden prompt when a person is at the terminal. A password is never a
 command-line option: those end up in shell history and in every user's ``ps`` listing. Secrets live in
 ``Secret`` objects whose repr and str are masked, so a log line, an error message or a traceback cannot
 carry them.
@@ -22,6 +23,7 @@ from cloudbench.errors import CredentialsError
 EARTHDATA_LOGIN_HOST = "urs.earthdata.nasa.gov"
 DPC_USER_ENV = "CLOUDSAT_DPC_USERNAME"
 DPC_PASSWORD_ENV = "CLOUDSAT_DPC_PASSWORD"
+DPC_KEY_ENV = "CLOUDSAT_DPC_KEY"  # path of an SSH private key registered with the DPC account
 
 EARTHDATA_FIX = (
     "set EARTHDATA_TOKEN to a token from https://urs.earthdata.nasa.gov/profile (Generate Token), "
@@ -35,7 +37,8 @@ EARTHDATA_FIX = (
 def dpc_fix(host: str) -> str:
     """How to give the CloudSat DPC login for ``host`` (the fix of every DPC credentials error)."""
     return (
-        f"give the user with --dpc-user or {DPC_USER_ENV}, and the password in {DPC_PASSWORD_ENV} or as the line "
+        f"give the user with --dpc-user or {DPC_USER_ENV}, and either an SSH private key with --dpc-key or "
+        f"{DPC_KEY_ENV}, or the password in {DPC_PASSWORD_ENV} or as the line "
         f"'machine {host} login YOUR_USER password YOUR_PASSWORD' in ~/.netrc (chmod 600), or run the command in a "
         "terminal to be asked for it; the account is the one of https://www.cloudsat.cira.colostate.edu/ "
         "(docs/user-guide.md, 'Accounts and credentials')"
@@ -84,11 +87,12 @@ class EarthdataCredentials:
 
 @dataclass(frozen=True)
 class SftpCredentials:
-    """A CloudSat DPC account; ``origin`` says where the password came from."""
+    """A CloudSat DPC account: a password or an SSH private key file; ``origin`` says where it came from."""
 
     username: str
-    password: Secret
+    password: Secret | None
     origin: str = "given"
+    key_file: Path | None = None
 
 
 def _netrc_entry(host: str, netrc_path: Path | None, fix: str) -> tuple[str, str] | None:
@@ -131,6 +135,7 @@ def dpc_credentials(
     username: str | None = None,
     *,
     host: str,
+    key_file: str | Path | None = None,
     env: Mapping[str, str] | None = None,
     netrc_path: Path | None = None,
     prompt: Callable[[str], str] | None = None,
@@ -140,6 +145,7 @@ def dpc_credentials(
     Args:
         username: from ``--dpc-user``; else CLOUDSAT_DPC_USERNAME, else the login of the netrc entry.
         host: the SFTP host (the netrc ``machine``).
+        key_file: an SSH private key (``--dpc-key``); else CLOUDSAT_DPC_KEY; used instead of a password.
         env: environment to read (defaults to os.environ; tests pass their own).
         netrc_path: netrc file (defaults to $NETRC or ~/.netrc).
         prompt: asks a person for the password (hidden input), given the question; the CLI passes one
@@ -148,6 +154,14 @@ def dpc_credentials(
     env = os.environ if env is None else env
     fix = dpc_fix(host)
     user = (username or env.get(DPC_USER_ENV, "")).strip()
+    key = key_file or env.get(DPC_KEY_ENV, "").strip()
+    if key:
+        key_path = Path(key).expanduser()
+        if not user:
+            raise CredentialsError("an SSH key is given but no CloudSat DPC user", fix=fix)
+        if not key_path.is_file():
+            raise CredentialsError("SSH key file not found", path=key_path, fix=fix)
+        return SftpCredentials(user, None, "--dpc-key" if key_file else DPC_KEY_ENV, key_path)
     password = env.get(DPC_PASSWORD_ENV, "")
     if password:
         if not user:

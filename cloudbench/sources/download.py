@@ -47,6 +47,7 @@ class SourceOptions:
     dpc_host: str = DPC_HOST
     dpc_port: int = DPC_PORT
     dpc_user: str | None = None
+    dpc_key: str | None = None  # SSH private key file (--dpc-key); else CLOUDSAT_DPC_KEY, else a password
     # for library callers (tests, the loopback servers' endpoints); the CLI never takes a secret as an
     # option: it reads the environment or ~/.netrc, or asks through ``password_prompt``
     dpc_password: str | None = None
@@ -71,7 +72,7 @@ def label_catalog(labels: str, opts: SourceOptions, workers: int = 8) -> Catalog
             raise UserError("SourceOptions.dpc_password needs SourceOptions.dpc_user")
         creds = SftpCredentials(opts.dpc_user, Secret(opts.dpc_password), "SourceOptions.dpc_password")
     else:
-        creds = dpc_credentials(opts.dpc_user, host=opts.dpc_host, prompt=opts.password_prompt)
+        creds = dpc_credentials(opts.dpc_user, host=opts.dpc_host, key_file=opts.dpc_key, prompt=opts.password_prompt)
     return DirectoryCatalog(cldclass_layout(), DpcSftpStore(creds, opts.dpc_host, opts.dpc_port))
 
 

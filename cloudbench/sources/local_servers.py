@@ -464,7 +464,10 @@ def _host_key() -> paramiko.RSAKey:
 
 
 class SftpServer:
-    """A read-only SFTP server on loopback serving ``root`` to one user/password.
+    """A read-only SFTP server on loopback serving ``root`` to one user, by password or by SSH key.
+
+    ``authorized_keys``: public keys (paramiko keys) that may log in as the user, as the DPC accepts
+    a key registered with the account.
 
     ``mounts`` shows other local folders as top-level folders of the tree (``{"Data":
     ARCHIVE/"cloudsat"}`` serves an ARCHIVE/'s CloudSat part where the DPC keeps it, without copying).
@@ -473,10 +476,12 @@ class SftpServer:
     read reaches past that many bytes of the file.
     """
 
-    def __init__(self, root: str | Path, username: str, password: str, *, mounts: dict[str, str | Path] | None = None):
+    def __init__(self, root: str | Path, username: str, password: str, *, mounts: dict[str, str | Path] | None = None,
+                 authorized_keys: list[paramiko.PKey] | None = None):
         self.root = Path(root).resolve()
         self.mounts = {name.strip("/"): Path(local).resolve() for name, local in (mounts or {}).items()}
         self.username, self.password = username, password
+        self.authorized_keys = list(authorized_keys or [])
         self.faults = Faults()
         self.opened: Counter[str] = Counter()  # file name -> opens (tests check resumes)
         self.logins_refused = 0
@@ -552,8 +557,15 @@ class _Login(paramiko.ServerInterface):
         self.owner.logins_refused += 1
         return paramiko.AUTH_FAILED
 
+    def check_auth_publickey(self, username, key):
+        if username == self.owner.username and any(
+                key.get_name() == k.get_name() and key.asbytes() == k.asbytes() for k in self.owner.authorized_keys):
+            return paramiko.AUTH_SUCCESSFUL
+        self.owner.logins_refused += 1
+        return paramiko.AUTH_FAILED
+
     def get_allowed_auths(self, username):
-        return "password"
+        return "password,publickey" if self.owner.authorized_keys else "password"
 
     def check_channel_request(self, kind, chanid):
         return paramiko.OPEN_SUCCEEDED if kind == "session" else paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED

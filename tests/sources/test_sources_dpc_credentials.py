@@ -147,3 +147,41 @@ def test_cli_asks_at_a_terminal_with_hidden_input(tmp_path, sftp_server, s3_serv
     assert f"CloudSat DPC password for {DPC_USER}" in result.output
     assert DPC_PASSWORD not in result.output  # hidden input is not echoed
     assert sftp_server.logins_refused == 0
+
+
+def _private_key(path):
+    import paramiko
+
+    rsa = paramiko.RSAKey.generate(2048)
+    rsa.write_private_key_file(str(path))
+    return rsa
+
+
+def test_key_file_replaces_the_password(tmp_path):
+    key_path = tmp_path / "id_dpc"
+    _private_key(key_path)
+    creds = dpc_credentials("u4", env={DPC_PASSWORD_ENV: "pw"}, host=HOST, key_file=key_path)
+    assert (creds.key_file, creds.password, creds.origin) == (key_path, None, "--dpc-key")
+    creds = dpc_credentials(env={DPC_USER_ENV: "u4", "CLOUDSAT_DPC_KEY": str(key_path)}, host=HOST)
+    assert creds.key_file == key_path and creds.origin == "CLOUDSAT_DPC_KEY"
+    with pytest.raises(CredentialsError, match="not found"):
+        dpc_credentials("u4", env={}, host=HOST, key_file=tmp_path / "absent-key")
+
+
+@pytest.mark.usefixtures("no_dpc_env")
+def test_cli_logs_in_with_an_ssh_key(tmp_path, sftp_root, s3_server, capsys):
+    from cloudbench.sources.local_servers import SftpServer
+
+    key_path = tmp_path / "id_dpc"
+    key = _private_key(key_path)
+    with SftpServer(sftp_root, DPC_USER, "unused-password-77", authorized_keys=[key]) as server:
+        with pytest.raises(SystemExit) as info:
+            main([*_args(tmp_path, server, s3_server), "--dpc-user", DPC_USER, "--dpc-key", str(key_path)])
+        assert info.value.code == 0, capsys.readouterr().err
+        assert server.logins_refused == 0
+        other = tmp_path / "other_key"
+        _private_key(other)  # a key the server does not know
+        with pytest.raises(SystemExit) as info:
+            main([*_args(tmp_path, server, s3_server), "--dpc-user", DPC_USER, "--dpc-key", str(other)])
+        assert info.value.code == 1 and "refused" in capsys.readouterr().err
+        assert server.logins_refused >= 1
