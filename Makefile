@@ -11,9 +11,10 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
+# the pinned torch first, so that the train extra finds it installed and fetches no other build
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q $(TORCH_PIN)
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[all]'
 	touch $(STAMP)
 
 install: $(STAMP)

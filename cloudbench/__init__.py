@@ -25,9 +25,10 @@ from cloudbench.errors import (
     PartialError,
     UserError,
 )
+from cloudbench.extras import DISTRIBUTION
 
-try:
-    __version__ = version("cloudbench")
+try:  # installed under its name on the package index, not under the import name
+    __version__ = version(DISTRIBUTION)
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0"
 
@@ -61,7 +62,14 @@ __all__ = [
 ]
 
 
+_NEEDS_TRAIN = {"CloudbenchDataset", "train_baseline"}  # torch: the ``train`` extra
+
+
 def __getattr__(name: str) -> Any:
+    if name in _NEEDS_TRAIN:
+        from cloudbench.extras import import_from_extra
+
+        return getattr(import_from_extra(_LAZY[name], "train", f"cloudbench.{name}"), name)
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'cloudbench' has no attribute {name!r}")

@@ -281,9 +281,9 @@ def write_demo_source(source: str | Path, settings: DemoSettings, *, progress: b
 
 
 def _bar(total: int, desc: str, unit: str, progress: bool):
-    from tqdm.auto import tqdm
+    from cloudbench.progress import progress_bar
 
-    return tqdm(total=total, desc=desc, unit=unit, disable=not progress)
+    return progress_bar(total, desc, unit, enabled=progress)
 
 
 # --- the commands -------------------------------------------------------------------------------------
@@ -291,11 +291,16 @@ def collocate_args(archive: Path, pairs: Path, settings: DemoSettings, progress:
     args = ["collocate", "--archive", str(archive), "--region", settings.region_spec, "--out", str(pairs),
             "--labels", settings.labels, "--imager", settings.imager, "--bands", ",".join(settings.bands),
             "--patch-size", str(settings.patch_size), "--max-dt", f"{MAX_DT_S:g}"]
-    return args + ([] if progress else ["--no-progress"])
+    return args + _no_progress(progress)
 
 
-def build_splits_args(pairs: Path, dataset: Path, settings: DemoSettings) -> list[str]:
-    return ["build-splits", "--pairs", str(pairs), "--out", str(dataset), "--seed", str(settings.seed)]
+def build_splits_args(pairs: Path, dataset: Path, settings: DemoSettings, progress: bool = False) -> list[str]:
+    return ["build-splits", "--pairs", str(pairs), "--out", str(dataset), "--seed", str(settings.seed),
+            *_no_progress(progress)]
+
+
+def _no_progress(progress: bool) -> list[str]:
+    return [] if progress else ["--no-progress"]
 
 
 def run_command(args: Sequence[str], echo: Echo | None = None) -> str:
@@ -443,21 +448,21 @@ def run_demo(
                     "--region", settings.region_spec, "--imager", settings.imager, "--labels", settings.labels,
                     "--bands", ",".join(settings.bands),
                     "--geometry-reduction", str(1 if full_size else settings.reduction), "--out", str(archive),
-                    *endpoints.download_args(), *([] if progress else ["--no-progress"])]
+                    *endpoints.download_args(), *_no_progress(progress)]
         with _environment(endpoints.env()):
             stages.command("download", download)
     stages.say(f"servers stopped (ports {', '.join(map(str, endpoints.ports))} closed)")
 
     stages.command("collocate", collocate_args(archive, pairs, settings, progress))
-    stages.command("build-splits", build_splits_args(pairs, dataset, settings))
+    stages.command("build-splits", build_splits_args(pairs, dataset, settings, progress))
     stages.command("verify", ["verify", str(dataset)])
     stages.command("train-baseline", ["train-baseline", "--dataset", str(dataset), "--model", settings.model,
                                       "--size", settings.size, "--epochs", str(settings.epochs),
                                       "--batch-size", str(settings.batch_size), "--seed", str(settings.seed),
-                                      "--out", str(run)])
+                                      "--out", str(run), *_no_progress(progress)])
     checkpoint = run / "checkpoints" / "best.pt"
     stages.command("evaluate", ["evaluate", "--dataset", str(dataset), "--checkpoint", str(checkpoint),
-                                "--split", "test"])
+                                "--split", "test", *_no_progress(progress)])
     evaluation_dir = run / "eval-test"
     doc = json.loads((evaluation_dir / "metrics.json").read_text(encoding="utf-8"))
     figures = [evaluation_dir / f for f in doc.get("figures", [])]
@@ -531,7 +536,7 @@ def build_synthetic_benchmark(
             shutil.rmtree(path)
     grid_args = [] if levels is None else ["--levels", levels]
     run_command(collocate_args(source, pairs, settings, progress) + grid_args)
-    run_command(build_splits_args(pairs, dataset, settings))
+    run_command(build_splits_args(pairs, dataset, settings, progress))
     return dataset
 
 

@@ -4,6 +4,9 @@ Each sub-command lives in its own module under ``cloudbench.cli`` and only parse
 one library function. Errors from the library (``cloudbench.errors``) become exit codes here:
 0 ok, 1 user error, 2 data error, 3 partial, 4 internal error (a bug: the traceback goes to the run's
 log, never shown as a problem with the data). Tracebacks on screen only with ``--debug``.
+A command that needs an optional extra (``cloudbench.extras``) is not even imported when the extra is
+missing: it is replaced by a stand-in that answers every invocation, ``--help`` included, with exit 1
+and the pip command to run, while ``cloudbench --help`` still lists it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from pathlib import Path
 
 import click
 
+from cloudbench import __version__, extras
 from cloudbench.errors import CloudbenchError
+from cloudbench.progress import show_stage_lines
 
 # command name -> module under cloudbench.cli that defines a click command called ``command``
 COMMANDS: dict[str, str] = {
@@ -32,6 +37,29 @@ COMMANDS: dict[str, str] = {
     "demo": "demo_cmd",
     "synth": "synth_cmd",
 }
+
+# command name -> extras (cloudbench.extras.EXTRAS) it needs beyond the base install
+NEEDS_EXTRAS: dict[str, tuple[str, ...]] = {
+    "train-baseline": ("train",),
+    "evaluate": ("train",),
+    "demo": ("train", "demo"),  # the demo trains a model on what its servers delivered
+}
+
+
+def _needs_extra_command(name: str, missing: list[str]) -> click.Command:
+    """A stand-in for a command whose extras are missing: any use of it, ``--help`` included, exits 1."""
+
+    def refuse(args) -> None:
+        raise extras.extra_error(missing, f"`cloudbench {name}`")
+
+    return click.Command(
+        name,
+        callback=click.pass_context(lambda ctx: refuse(ctx.args)),
+        help=f"Not installed: needs {extras.install_hint(*missing)}.",
+        short_help=f"(not installed: {extras.install_hint(*missing)})",
+        add_help_option=False,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
 
 
 class LazyGroup(click.Group):
@@ -47,19 +75,23 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS or self._spec(name) is None:
             return None
+        missing = extras.missing_extras(*NEEDS_EXTRAS.get(name, ()))
+        if missing:
+            return _needs_extra_command(name, missing)
         module = importlib.import_module(f"cloudbench.cli.{COMMANDS[name]}")
         return module.command
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show full tracebacks and debug logging.")
-@click.version_option(package_name="cloudbench")
+@click.version_option(version=__version__, prog_name="cloudbench")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """cloudbench: geostationary imagery + CALIPSO/CloudSat cloud phase profiles -> ML benchmark."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    show_stage_lines()  # where bars are off (--no-progress, or output is not a terminal): one line per stage
 
 
 ERROR_LOG = "cloudbench-error.log"

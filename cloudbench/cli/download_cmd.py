@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 
 import click
@@ -33,6 +34,17 @@ def _size(n: int | None) -> str:
     return str(n)
 
 
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _hidden_prompt():
+    """A prompt for a password that does not echo, or None when no one is at a terminal to answer it."""
+    if not _interactive():
+        return None
+    return lambda question: click.prompt(question, hide_input=True, default="", show_default=False, err=True)
+
+
 @click.command("download")
 @click.option("--start", required=True, help="First day (UTC), YYYY-MM-DD[THH:MM].")
 @click.option("--end", required=True, help="End (exclusive, UTC), YYYY-MM-DD[THH:MM].")
@@ -52,13 +64,16 @@ def _size(n: int | None) -> str:
               help="Label product version or release (default: the product's, e.g. V4-51 for VFM).")
 @click.option("--dpc-host", default=DPC_HOST, show_default=True)
 @click.option("--dpc-port", default=DPC_PORT, show_default=True, type=int)
-@click.option("--dpc-user", default=None, help="CloudSat DPC user (or CLOUDSAT_DPC_USERNAME).")
-@click.option("--dpc-password", default=None, help="CloudSat DPC password (or CLOUDSAT_DPC_PASSWORD).")
+@click.option("--dpc-user", default=None,
+              help="CloudSat DPC user (or CLOUDSAT_DPC_USERNAME). The password comes from CLOUDSAT_DPC_PASSWORD, "
+                   "~/.netrc or a prompt, never from an option.")
+@click.option("--dpc-key", default=None, type=click.Path(dir_okay=False),
+              help="SSH private key registered with the DPC account (or CLOUDSAT_DPC_KEY), instead of a password.")
 @click.option("--geometry-reduction", default=1, show_default=True, type=click.IntRange(1, 100),
               help="Imager grid coarsening of the archive (1 for real archives; synthetic ones are reduced).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def command(start, end, region, imager, labels, out, dry_run, source_root, max_dt, bands, workers, s3_endpoint,
-            cmr_url, maap_url, label_version, dpc_host, dpc_port, dpc_user, dpc_password, geometry_reduction, no_progress):
+            cmr_url, maap_url, label_version, dpc_host, dpc_port, dpc_user, dpc_key, geometry_reduction, no_progress):
     """Download label granules and the imager files under their tracks into ARCHIVE."""
     from cloudbench.cli import set_run_dir
 
@@ -67,8 +82,9 @@ def command(start, end, region, imager, labels, out, dry_run, source_root, max_d
         reg = parse_region(region)
     except ValueError as exc:
         raise UserError(str(exc), fix="use a preset name or W,S,E,N in degrees") from None
-    opts = SourceOptions(source_root=source_root, s3_endpoint=s3_endpoint, cmr_url=cmr_url, maap_stac_url=maap_url, label_version=label_version,
-                         dpc_host=dpc_host, dpc_port=dpc_port, dpc_user=dpc_user, dpc_password=dpc_password)
+    opts = SourceOptions(source_root=source_root, s3_endpoint=s3_endpoint, cmr_url=cmr_url, maap_stac_url=maap_url,
+                         label_version=label_version, dpc_host=dpc_host, dpc_port=dpc_port, dpc_user=dpc_user,
+                         dpc_key=dpc_key, password_prompt=_hidden_prompt())
     result = download(start=_date(start, "--start"), end=_date(end, "--end"), region=reg, imager=imager,
                       labels=labels, out=out, dry_run=dry_run, bands=bands, max_dt_s=max_dt, workers=workers,
                       opts=opts, geometry_reduction=geometry_reduction, progress=not no_progress)

@@ -14,9 +14,10 @@ import click
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Output folder [default: RUN/eval-<split>].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 @click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--no-progress", is_flag=True, help="No progress bars (they are off anyway when output is not a terminal; one line per stage then).")
 @click.option("--compare", "compare", multiple=True, type=click.Path(), help="RUN folders to tabulate side by side (repeatable).")
 @click.argument("runs", nargs=-1, type=click.Path())
-def command(dataset, checkpoint, split, out, device, batch_size, compare, runs) -> None:
+def command(dataset, checkpoint, split, out, device, batch_size, no_progress, compare, runs) -> None:
     """Write metrics.json, report.md and figures for CHECKPOINT on SPLIT; or, with --compare RUN..., print a table."""
     from cloudbench.errors import UserError
 
@@ -31,7 +32,8 @@ def command(dataset, checkpoint, split, out, device, batch_size, compare, runs) 
         raise UserError("evaluate needs --dataset and --checkpoint (or --compare RUN...)")
     from cloudbench.train.pipeline import evaluate_checkpoint
 
-    doc = evaluate_checkpoint(dataset, checkpoint, split, out, device=device, batch_size=batch_size)
+    doc = evaluate_checkpoint(dataset, checkpoint, split, out, device=device, batch_size=batch_size,
+                              progress=not no_progress)
     m = doc["metrics"]
     click.echo(
         f"{doc['model']['name']} on {split}: macro F1 {m['macro_all']['f1']:.4f} "

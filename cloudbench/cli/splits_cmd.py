@@ -30,8 +30,9 @@ def _ratios(text: str) -> tuple[float, float, float]:
               help="Days per split block, counted from 1970-01-01; only train days next to an evaluation "
                    "block are guard [default: 7].")
 @click.option("--shard-size", default=None, type=int, help="Samples per shard file [default: 256].")
+@click.option("--no-progress", is_flag=True, help="No progress bars (they are off anyway when output is not a terminal; one line per stage then).")
 def command(pairs: Path, out: Path, seed: int, ratios: str, holdout_region: str | None,
-            holdout_month: str | None, block_days: int | None, shard_size: int | None) -> None:
+            holdout_month: str | None, block_days: int | None, shard_size: int | None, no_progress: bool) -> None:
     """Split PAIRS by whole day (seeded, guarded), write sharded Zarr splits, manifest and summary."""
     from cloudbench.cli import set_run_dir
 
@@ -43,6 +44,7 @@ def command(pairs: Path, out: Path, seed: int, ratios: str, holdout_region: str 
 
     manifest = build_dataset(pairs, out, seed=seed, ratios=_ratios(ratios), holdout_region=holdout_region,
                              holdout_month=holdout_month, shard_size=shard_size or DEFAULT_SHARD_SIZE,
-                             block_days=DEFAULT_BLOCK_DAYS if block_days is None else block_days)
+                             block_days=DEFAULT_BLOCK_DAYS if block_days is None else block_days,
+                             progress=not no_progress)
     click.echo(summary_table(manifest))
     click.echo(f"wrote {out} (map of sample locations: {out / 'summary.png'})")

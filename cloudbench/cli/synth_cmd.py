@@ -23,7 +23,9 @@ from cloudbench.errors import UserError
 @click.option("--full-size", is_flag=True, help="Real 5500 x 5500 disks (slow, large).")
 @click.option("--max-dt", "max_dt_s", type=float, default=600.0, show_default=True, help="Slots within this many seconds of a pass.")
 @click.option("--all-slots", is_flag=True, help="Write every slot in [start, end), not only those near passes.")
-def command(out, start, end, region, imager, labels, bands, seed, reduction, full_size, max_dt_s, all_slots) -> None:
+@click.option("--no-progress", is_flag=True, help="No progress bars (they are off anyway when output is not a terminal; one line per stage then).")
+def command(out, start, end, region, imager, labels, bands, seed, reduction, full_size, max_dt_s, all_slots,
+            no_progress) -> None:
     """Render a seeded cloud scene into CALIPSO, CloudSat and imager files under OUT."""
     from cloudbench.cli import set_run_dir
 
@@ -53,7 +55,7 @@ def command(out, start, end, region, imager, labels, bands, seed, reduction, ful
             only_near_tracks=not all_slots,
             max_dt_s=max_dt_s,
             full_size=full_size,
-            progress=True,
+            progress=not no_progress,
         )
     except ValueError as exc:
         raise UserError(str(exc)) from exc

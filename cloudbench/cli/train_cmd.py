@@ -22,7 +22,9 @@ from cloudbench.models import MODEL_NAMES, SIZES
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 @click.option("--num-workers", type=int, default=0, show_default=True, help="DataLoader worker processes.")
 @click.option("--patience", type=int, default=6, show_default=True, help="Epochs without a better validation macro F1 before stopping.")
-def command(dataset, model, out, epochs, batch_size, lr, size, seed, resume, device, num_workers, patience) -> None:
+@click.option("--no-progress", is_flag=True, help="No progress bars (they are off anyway when output is not a terminal; one line per stage then).")
+def command(dataset, model, out, epochs, batch_size, lr, size, seed, resume, device, num_workers, patience,
+            no_progress) -> None:
     """Train a model with sparse (track-only) supervision, early-stop on validation, evaluate on test."""
     from cloudbench.cli import set_run_dir
 
@@ -35,7 +37,7 @@ def command(dataset, model, out, epochs, batch_size, lr, size, seed, resume, dev
         raise MissingInputError("dataset folder not found", path=dataset, fix="run `cloudbench build-splits` first")
     config = TrainConfig(model=model, size=size, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                          patience=patience, device=device, num_workers=num_workers)
-    doc = train_baseline(dataset, out, config, resume=resume, progress=True)
+    doc = train_baseline(dataset, out, config, resume=resume, progress=not no_progress)
     m = doc["metrics"]
     spec = doc["model"]
     click.echo(f"{spec['name']} ({spec['size']}): {spec['parameters']:,} parameters; best epoch {doc['best_epoch']}")

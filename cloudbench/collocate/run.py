@@ -14,9 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from cloudbench.collocate.pairs_store import append_ledger, clean_temporaries, read_ledger
+from cloudbench.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +79,7 @@ def run_jobs(
         if on_entry is not None:
             on_entry(entry)
 
-    bar = tqdm(total=len(todo), desc="collocate", unit="job", disable=not progress)
+    bar = progress_bar(len(todo), "collocate", "job", enabled=progress)
     try:
         for entry in _execute(todo, job_fn, args, workers, scheduler):
             record(entry)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 import cloudbench
 from cloudbench.config import NUM_CLASSES, Region, parse_region
@@ -36,6 +35,7 @@ from cloudbench.dataset.splits import (
 )
 from cloudbench.dataset.stats import ChannelStats, class_counts, counts_to_dict, stats_document
 from cloudbench.errors import UserError
+from cloudbench.progress import progress_bar
 
 INDEX_NAME = "index.parquet"
 STATS_NAME = "stats.json"
@@ -121,7 +121,7 @@ def build_dataset(
             evaluation block are guard, so longer blocks lose fewer days (see ``splits``).
         shard_size: samples per shard file.
         summary: also write summary.txt and summary.png (not part of the checksummed set).
-        progress: show progress bars (default: when stderr is a terminal).
+        progress: False for no bar (one line when done instead); bars only show on a terminal.
 
     Returns:
         The manifest as written.
@@ -146,8 +146,7 @@ def build_dataset(
     split_docs: dict[str, dict] = {}
     frames = []
     n_kept = int((samples["split"] != GUARD).sum())
-    disable = None if progress is None else not progress
-    with tqdm(total=n_kept, desc="build-splits", unit="sample", disable=disable) as bar:
+    with progress_bar(n_kept, "build-splits", "sample", enabled=progress is not False) as bar:
         for split in SPLITS:
             frame = samples[samples["split"] == split].sort_values("sample_id", kind="stable").reset_index(drop=True)
             source = frame.copy()  # rows in the PAIRS job arrays

@@ -2,7 +2,7 @@
 
 Facts only, no I/O: shared by the reader (``cloudbench.readers.abi_l1b``), the writer
 (``cloudbench.synthetic.abi_l1b``) and the download catalog. Values are from the GOES-R Product User's
-Guide (PUG) L1b volume and real files (``shared/data/real``).
+Guide (PUG) L1b volume and real files (``tests/data/real``).
 """
 
 from __future__ import annotations

@@ -74,11 +74,16 @@ def archive_relpath(name: str) -> str:
 
 
 ASDC_URL_ROOT = "https://asdc.larc.nasa.gov/data/CALIPSO"
-CMR_CONCEPT_IDS: dict[str, str] = {
-    "V4-51": "C2667982867-LARC_ASDC",
-    "V4-20": "C1556717900-LARC_ASDC",
-    "V4-21": "C1978624326-LARC_ASDC",
-}
+
+
+def cmr_collection(version: str = DEFAULT_VERSION, stage: str = DEFAULT_STAGE) -> tuple[str, str]:
+    """(short name, version) of the VFM collection in NASA's CMR, e.g. ``("CAL_LID_L2_VFM-Standard-V4-51", "V4-51")``.
+
+    ASDC names each CALIPSO collection after its file-name prefix and gives the version separately.
+    The catalog looks the collection up by these two at run time rather than keeping concept ids:
+    a concept id changes when ASDC re-ingests a collection, the short name and version do not.
+    """
+    return f"{PRODUCT}-{stage}-{version}", version
 
 # --- record layout -----------------------------------------------------------------------------
 SHOTS_PER_RECORD = 15  # one record = 15 laser shots, 333 m apart (5 km)

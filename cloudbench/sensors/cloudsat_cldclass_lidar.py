@@ -95,11 +95,20 @@ class CloudsatCldclassLidar(LabelProduct):
         return cldclass_layout(version or DEFAULT_COLLECTION_RELEASE)
 
     def catalog(self, options: Any, workers: int = 8):
+        from cloudbench.errors import UserError
         from cloudbench.sources.cloudsat_dpc import DpcSftpStore
-        from cloudbench.sources.credentials import dpc_credentials
+        from cloudbench.sources.credentials import Secret, SftpCredentials, dpc_credentials
         from cloudbench.sources.fsroot import DirectoryCatalog
 
-        creds = dpc_credentials(getattr(options, "dpc_user", None), getattr(options, "dpc_password", None))
+        user = getattr(options, "dpc_user", None)
+        password = getattr(options, "dpc_password", None)  # library callers only; the CLI never takes it
+        if password:
+            if not user:
+                raise UserError("SourceOptions.dpc_password needs SourceOptions.dpc_user")
+            creds = SftpCredentials(user, Secret(password), "SourceOptions.dpc_password")
+        else:
+            creds = dpc_credentials(user, host=options.dpc_host, key_file=getattr(options, "dpc_key", None),
+                                    prompt=getattr(options, "password_prompt", None))
         return DirectoryCatalog(self.layout(getattr(options, "label_version", None)),
                                 DpcSftpStore(creds, options.dpc_host, options.dpc_port))
 

@@ -21,7 +21,7 @@ from cloudbench.errors import CredentialsError
 from cloudbench.sensors.cloudsat_cldclass_lidar import DEFAULT_COLLECTION_RELEASE as CLDCLASS_RELEASE
 from cloudbench.sensors.cloudsat_cldclass_lidar import cldclass_layout
 from cloudbench.sources.base import CHUNK_BYTES, ByteStream, NotFoundError, TransientError
-from cloudbench.sources.credentials import DPC_FIX, SftpCredentials
+from cloudbench.sources.credentials import SftpCredentials, dpc_fix
 from cloudbench.sources.fsroot import DirectoryCatalog, Entry, Store
 
 log = logging.getLogger(__name__)
@@ -52,19 +52,36 @@ class DpcSftpStore(Store):
             if self._transport is not None and self._transport.is_active():
                 return self._transport
             try:
+                pkey = self._private_key()
                 sock = socket.create_connection((self.host, self.port), timeout=CONNECT_TIMEOUT_S)
                 transport = paramiko.Transport(sock)
-                transport.connect(username=self.credentials.username, password=self.credentials.password.reveal())
+                if pkey is not None:
+                    transport.connect(username=self.credentials.username, pkey=pkey)
+                else:
+                    password = self.credentials.password
+                    transport.connect(username=self.credentials.username, password=password.reveal() if password else "")
             except paramiko.AuthenticationException:
                 raise CredentialsError(
                     f"the CloudSat DPC at {self.host}:{self.port} refused the login of user {self.credentials.username!r}",
-                    fix=DPC_FIX,
+                    fix=dpc_fix(self.host),
                 ) from None
             except (OSError, paramiko.SSHException) as exc:
                 raise TransientError(f"cannot reach sftp://{self.host}:{self.port}: {exc}") from exc
             self._transport = transport
             self._local = threading.local()  # channels of a dead transport are dead too
             return transport
+
+    def _private_key(self) -> paramiko.PKey | None:
+        path = self.credentials.key_file
+        if path is None:
+            return None
+        try:
+            return paramiko.PKey.from_path(str(path))
+        except (OSError, paramiko.SSHException, ValueError) as exc:
+            raise CredentialsError(
+                f"cannot use this SSH private key ({type(exc).__name__}: {exc})", path=path,
+                fix="give an unencrypted OpenSSH or PEM private key whose public key is registered with the DPC account",
+            ) from None
 
     def _sftp(self) -> paramiko.SFTPClient:
         client = getattr(self._local, "client", None)

@@ -7,6 +7,7 @@ parses options and prints the result.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,9 +39,12 @@ class SourceOptions:
     dpc_host: str = DPC_HOST
     dpc_port: int = DPC_PORT
     dpc_user: str | None = None
+    dpc_key: str | None = None  # SSH private key file (--dpc-key); else CLOUDSAT_DPC_KEY, else a password
+    # for library callers (tests, the loopback servers' endpoints); the CLI never takes a secret as an
+    # option: it reads the environment or ~/.netrc, or asks through ``password_prompt``
     dpc_password: str | None = None
-    # for library callers (the demo, tests); the CLI reads EARTHDATA_TOKEN, never a command-line secret
     earthdata_token: str | None = None
+    password_prompt: Callable[[str], str] | None = None  # hidden input; None where no one can answer
     storage_options: dict = field(default_factory=dict)
 
 

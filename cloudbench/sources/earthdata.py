@@ -1,7 +1,8 @@
 """CALIPSO VFM granules from NASA Earthdata: CMR search for what exists, HTTPS with login to fetch.
 
-CMR's UMM-G records carry each granule's size and checksum, so every VFM file is verified against
-what ASDC published. The CMR endpoint is configurable (``--cmr-url``) so the same code runs against a
+The collection is found by its short name and version (a CMR collection search), not by a stored
+concept id: ASDC's concept ids change when a collection is re-ingested. CMR's UMM-G records carry
+each granule's size and checksum, so every VFM file is verified against what ASDC published. The CMR endpoint is configurable (``--cmr-url``) so the same code runs against a
 loopback server in tests and the demo. Downloads keep the Earthdata authorisation across the
 redirect to ``urs.earthdata.nasa.gov`` (requests drops it on a host change), as earthaccess does.
 """
@@ -18,7 +19,7 @@ from requests.adapters import HTTPAdapter
 
 from cloudbench.config import Region
 from cloudbench.errors import CredentialsError, UserError
-from cloudbench.products.calipso_vfm import CMR_CONCEPT_IDS as VFM_CONCEPT_IDS
+from cloudbench.products import calipso_vfm
 from cloudbench.products.calipso_vfm import DEFAULT_VERSION as DEFAULT_VFM_VERSION
 from cloudbench.sensors.calipso_vfm import vfm_layout
 from cloudbench.sources.base import (
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 CMR_URL = "https://cmr.earthdata.nasa.gov"
 GRANULE_SEARCH_PATH = "/search/granules.umm_json"
+COLLECTION_SEARCH_PATH = "/search/collections.umm_json"
 PAGE_SIZE = 2000
 TIMEOUT_S = (10.0, 60.0)  # connect, read
 HTTP_CHUNK_BYTES = 64 * 1024  # a dropped connection loses at most this much of what arrived
@@ -105,15 +107,9 @@ class EarthdataCatalog(Catalog):
         retry: RetryPolicy | None = None,
         login_host: str = EARTHDATA_LOGIN_HOST,
     ):
-        if concept_id is None:
-            if version not in VFM_CONCEPT_IDS:
-                raise UserError(
-                    f"no CMR collection known for VFM version {version!r}",
-                    fix=f"use one of {', '.join(VFM_CONCEPT_IDS)} or pass the collection's concept id",
-                )
-            concept_id = VFM_CONCEPT_IDS[version]
         self.layout = vfm_layout(version)
-        self.concept_id = concept_id
+        self.short_name, self.version = calipso_vfm.cmr_collection(version)
+        self._concept_id = concept_id  # None: looked up by short name and version at the first search
         self.cmr_url = cmr_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.session = EarthdataSession(login_host)
@@ -125,6 +121,39 @@ class EarthdataCatalog(Catalog):
             credentials.apply(self.session)
 
     # --- search -------------------------------------------------------------------------------
+    @property
+    def concept_id(self) -> str:
+        """The collection's CMR concept id, found once by short name and version."""
+        if self._concept_id is None:
+            self._concept_id = retry_call(self._find_collection, self.retry, "CMR collection search")
+        return self._concept_id
+
+    def _find_collection(self) -> str:
+        url = self.cmr_url + COLLECTION_SEARCH_PATH
+        params = {"short_name": self.short_name, "version": self.version}
+        try:
+            resp = requests.get(url, params=params, timeout=TIMEOUT_S)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TransientError(f"CMR search at {url} failed: {type(exc).__name__}") from exc
+        if resp.status_code != 200:
+            err = _http_error(resp, url)
+            if isinstance(err, TransientError):
+                raise err
+            raise UserError(f"CMR collection search failed: HTTP {resp.status_code}: {resp.text[:200]}",
+                            fix="check --cmr-url")
+        ids = [(item.get("meta") or {}).get("concept-id") for item in resp.json().get("items", [])]
+        ids = [i for i in ids if i]
+        if not ids:
+            raise UserError(
+                f"CMR at {self.cmr_url} has no collection {self.short_name} version {self.version}",
+                fix="check --vfm-version (ASDC's CALIPSO versions look like V4-51) and --cmr-url",
+            )
+        if len(ids) > 1:
+            log.warning("CMR lists %d collections %s %s (%s); using %s", len(ids), self.short_name, self.version,
+                        ", ".join(ids), ids[0])
+        log.info("CMR collection %s %s is %s", self.short_name, self.version, ids[0])
+        return ids[0]
+
     def _search_page(self, params: dict, search_after: str | None) -> tuple[list[dict], str | None, int | None]:
         headers = {"CMR-Search-After": search_after} if search_after else {}
         url = self.cmr_url + GRANULE_SEARCH_PATH

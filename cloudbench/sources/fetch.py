@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cloudbench.errors import CredentialsError
+from cloudbench.progress import progress_bar
 from cloudbench.sources.base import Catalog, Item, NotFoundError, RetryPolicy, TransientError
 from cloudbench.sources.ledger import Ledger
 
@@ -93,7 +94,8 @@ class Fetcher:
         archive: ARCHIVE/ folder; files go to ``archive/item.relpath``.
         workers: parallel downloads (the pool is bounded: memory and sockets stay fixed).
         retry: backoff for transient failures, per file.
-        progress: show a byte progress bar with rate and ETA (on stderr).
+        progress: show a byte progress bar with rate and ETA (on stderr) where a terminal shows it;
+            otherwise, and when False, one line per fetch (``cloudbench.progress``).
     """
 
     def __init__(self, archive: str | Path, *, workers: int = 8, retry: RetryPolicy | None = None, progress: bool = False):
@@ -235,10 +237,8 @@ class Fetcher:
         report = FetchReport()
         t0 = time.perf_counter()
         total = sum(i.size or 0 for i, _ in unique.values())
-        if self.progress:
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=True)
+        self._bar = progress_bar(total, desc, "B", enabled=self.progress, unit_scale=True, unit_divisor=1024,
+                                 leave=True)
         try:
             with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="fetch") as pool:
                 futures = [pool.submit(self.fetch_one, item, cat, report) for item, cat in unique.values()]

@@ -43,6 +43,8 @@ import numpy as np
 import paramiko
 from paramiko.sftp import SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_PERMISSION_DENIED
 
+from cloudbench.extras import import_from_extra
+
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
@@ -128,7 +130,12 @@ def _bbox_intersects(a, b) -> bool:
 
 
 class ArchiveHttpServer:
-    """A CMR-style granule search (``/search/granules.umm_json``) and a file server behind a login.
+    """A CMR-style search and a file server behind a login.
+
+    The search answers what the catalog asks CMR: collections by short name and version
+    (``/search/collections.umm_json``), then granules of a collection concept id by time and box
+    (``/search/granules.umm_json``, paged with CMR-Search-After). Concept ids are made up here
+    (``C1000000001-LOCAL``...), so a client that stored real ones instead of searching finds nothing.
 
     Files under ``/data/`` need ``Authorization: Bearer <token>`` or HTTP basic auth with the
     configured user (401 otherwise); the search is public, like CMR's. Range requests get 206.
@@ -138,6 +145,7 @@ class ArchiveHttpServer:
                  page_size_cap: int = 2000):
         self.token, self.username, self.password = token, username, password
         self.granules: list[Granule] = []
+        self.collections: dict[tuple[str, str], str] = {}  # (short name, version) -> concept id
         self.faults = Faults()
         self.requests: list[dict] = []  # method, path, range, status (for tests to check resumes)
         self.page_size_cap = page_size_cap
@@ -146,6 +154,21 @@ class ArchiveHttpServer:
         self._lock = threading.Lock()
 
     # --- content ------------------------------------------------------------------------------
+    def add_collection(self, short_name: str, version: str) -> str:
+        """Register a collection (once); returns its concept id for ``add_granule``."""
+        key = (short_name, version)
+        if key not in self.collections:
+            self.collections[key] = f"C{1_000_000_001 + len(self.collections)}-LOCAL"
+        return self.collections[key]
+
+    def search_collections(self, query: dict[str, list[str]]) -> list[dict]:
+        """UMM-C-like records of the registered collections matching ``short_name`` and ``version``."""
+        short_name = (query.get("short_name") or [None])[0]
+        version = (query.get("version") or [None])[0]
+        return [{"meta": {"concept-id": cid, "provider-id": "LOCAL"}, "umm": {"ShortName": s, "Version": v}}
+                for (s, v), cid in self.collections.items()
+                if (short_name is None or s == short_name) and (version is None or v == version)]
+
     def add_granule(self, concept_id: str, url_path: str, local: str | Path, begin: datetime, end: datetime,
                     bbox: tuple[float, float, float, float] | None = None, md5: str | None = None) -> Granule:
         """Publish a local file at ``url_path`` and in the search results of ``concept_id``.
@@ -165,6 +188,7 @@ class ArchiveHttpServer:
 
     def _umm(self, g: Granule) -> dict:
         name = posixpath.basename(g.url_path)
+        short_name, version = next((key for key, cid in self.collections.items() if cid == g.concept_id), (None, None))
         umm = {
             "GranuleUR": name,
             "TemporalExtent": {"RangeDateTime": {"BeginningDateTime": g.begin.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
@@ -174,7 +198,7 @@ class ArchiveHttpServer:
                  "Checksum": {"Value": g.md5, "Algorithm": "MD5"}}]},
             "RelatedUrls": [{"URL": self.url + g.url_path, "Type": "GET DATA"},
                             {"URL": "s3://asdc-prod-protected" + g.url_path, "Type": "GET DATA VIA DIRECT ACCESS"}],
-            "CollectionReference": {"ShortName": "CAL_LID_L2_VFM-Standard", "Version": "V4-51"},
+            "CollectionReference": {"ShortName": short_name, "Version": version},
         }
         if g.bbox is not None:
             w, s, e, n = g.bbox
@@ -261,12 +285,18 @@ def _make_http_handler(server: ArchiveHttpServer):
 
         def do_GET(self):  # noqa: N802 (http.server API)
             url = urlparse(self.path)
+            if url.path.rstrip("/").endswith("/search/collections.umm_json"):
+                items = server.search_collections(parse_qs(url.query))
+                server.log_request(method="GET", path=url.path, range=None, status=200, query=url.query)
+                self._send(200, json.dumps({"hits": len(items), "took": 1, "items": items}).encode(),
+                           headers={"CMR-Hits": str(len(items))})
+                return
             if url.path.rstrip("/").endswith("/search/granules.umm_json"):
                 items, hits, nxt = server.search(parse_qs(url.query), self.headers.get("CMR-Search-After"))
                 headers = {"CMR-Hits": str(hits)}
                 if nxt:
                     headers["CMR-Search-After"] = nxt
-                server.log_request(method="GET", path=url.path, range=None, status=200)
+                server.log_request(method="GET", path=url.path, range=None, status=200, query=url.query)
                 self._send(200, json.dumps({"hits": hits, "took": 1, "items": items}).encode(), headers=headers)
                 return
             g = next((g for g in server.granules if g.url_path == url.path), None)
@@ -353,7 +383,7 @@ class MotoS3Server:
         return f"http://{LOOPBACK}:{self.port}"
 
     def start(self) -> MotoS3Server:
-        from moto.server import ThreadedMotoServer
+        ThreadedMotoServer = import_from_extra("moto.server", "demo", "the loopback S3 server").ThreadedMotoServer  # noqa: N806
 
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -385,8 +415,7 @@ class MotoS3Server:
         return self._client
 
     def _new_client(self):
-        import boto3
-
+        boto3 = import_from_extra("boto3", "demo", "the loopback S3 server")
         return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
                             aws_access_key_id="testing", aws_secret_access_key="testing")
 
@@ -435,7 +464,10 @@ def _host_key() -> paramiko.RSAKey:
 
 
 class SftpServer:
-    """A read-only SFTP server on loopback serving ``root`` to one user/password.
+    """A read-only SFTP server on loopback serving ``root`` to one user, by password or by SSH key.
+
+    ``authorized_keys``: public keys (paramiko keys) that may log in as the user, as the DPC accepts
+    a key registered with the account.
 
     ``mounts`` shows other local folders as top-level folders of the tree (``{"Data":
     ARCHIVE/"cloudsat"}`` serves an ARCHIVE/'s CloudSat part where the DPC keeps it, without copying).
@@ -444,10 +476,12 @@ class SftpServer:
     read reaches past that many bytes of the file.
     """
 
-    def __init__(self, root: str | Path, username: str, password: str, *, mounts: dict[str, str | Path] | None = None):
+    def __init__(self, root: str | Path, username: str, password: str, *, mounts: dict[str, str | Path] | None = None,
+                 authorized_keys: list[paramiko.PKey] | None = None):
         self.root = Path(root).resolve()
         self.mounts = {name.strip("/"): Path(local).resolve() for name, local in (mounts or {}).items()}
         self.username, self.password = username, password
+        self.authorized_keys = list(authorized_keys or [])
         self.faults = Faults()
         self.opened: Counter[str] = Counter()  # file name -> opens (tests check resumes)
         self.logins_refused = 0
@@ -523,8 +557,15 @@ class _Login(paramiko.ServerInterface):
         self.owner.logins_refused += 1
         return paramiko.AUTH_FAILED
 
+    def check_auth_publickey(self, username, key):
+        if username == self.owner.username and any(
+                key.get_name() == k.get_name() and key.asbytes() == k.asbytes() for k in self.owner.authorized_keys):
+            return paramiko.AUTH_SUCCESSFUL
+        self.owner.logins_refused += 1
+        return paramiko.AUTH_FAILED
+
     def get_allowed_auths(self, username):
-        return "password"
+        return "password,publickey" if self.owner.authorized_keys else "password"
 
     def check_channel_request(self, kind, chanid):
         return paramiko.OPEN_SUCCEEDED if kind == "session" else paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
@@ -681,7 +722,8 @@ def publish_vfm_granules(server: ArchiveHttpServer, archive: str | Path) -> list
     """Publish every VFM file under ``archive/calipso/`` in the server's search, at its ASDC-like URL.
 
     Each record's time span and bounding box come from the file's own track (the real reader), as
-    CMR's come from the granule's metadata; the collection is the one of the version in the name.
+    CMR's come from the granule's metadata; the collection is the one of the stage and version in the
+    name, registered under its CMR short name and version.
     """
     from cloudbench.products import calipso_vfm
     from cloudbench.readers import read_track
@@ -690,7 +732,7 @@ def publish_vfm_granules(server: ArchiveHttpServer, archive: str | Path) -> list
     published = []
     for path in sorted((archive / "calipso").rglob("*.hdf")):
         info = calipso_vfm.parse_filename(path.name)
-        if info is None or info.version not in calipso_vfm.CMR_CONCEPT_IDS:
+        if info is None:
             continue
         track = read_track(path)
         times = np.asarray(track["time"], dtype="datetime64[ns]")
@@ -699,8 +741,8 @@ def publish_vfm_granules(server: ArchiveHttpServer, archive: str | Path) -> list
                       for t in (times.min(), times.max()))
         bbox = (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max()))
         relpath = path.relative_to(archive).as_posix()
-        server.add_granule(calipso_vfm.CMR_CONCEPT_IDS[info.version], f"{ASDC_DATA_PATH}/{relpath.removeprefix('calipso/')}",
-                           path, begin, end, bbox)
+        collection = server.add_collection(*calipso_vfm.cmr_collection(info.version, info.stage))
+        server.add_granule(collection, f"{ASDC_DATA_PATH}/{relpath.removeprefix('calipso/')}", path, begin, end, bbox)
         published.append(relpath)
     return published
 

@@ -1,6 +1,6 @@
 """Write format-faithful GOES-R ABI L1b RadF files (netCDF4) from physical band values.
 
-The variable and attribute structure copies real L1b files (``shared/data/real``): ``Rad`` as
+The variable and attribute structure copies real L1b files (``tests/data/real``): ``Rad`` as
 unsigned-in-int16 counts with scale/offset/fill, ``DQF``, ``x``/``y`` as scaled int16 scan angles,
 ``goes_imager_projection``, ``t``/``time_bounds`` (J2000 seconds), band and calibration scalars
 (``esun``, ``kappa0``, ``earth_sun_distance_anomaly_in_AU``, ``planck_fk1/fk2/bc1/bc2``), the

@@ -1,6 +1,6 @@
 """Write a whole synthetic ARCHIVE/: active granules along A-Train passes plus the imager slots around them.
 
-The layout and the file names are the real archives' (dataset-spec "ARCHIVE layout"), so everything
+The layout and the file names are the real archives' (docs/dataset-spec.md, "ARCHIVE/"), so everything
 downstream (catalogs, collocation, inspect) runs on it unchanged. The returned
 :class:`SyntheticArchive` keeps the scene and the truth written into each file, so tests can ask what
 the right answer is.
@@ -157,7 +157,7 @@ def write_archive(
     full_size: bool = False,
     scene: Scene | None = None,
     label_versions: dict[str, str] | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
     clouds_everywhere: bool = False,
 ) -> SyntheticArchive:
     """Render a synthetic ARCHIVE/ for [start, end) over ``region`` and return what was written.
@@ -177,7 +177,8 @@ def write_archive(
         full_size: Real 2 km disks (5500 x 5500); the per-pixel truth view is not kept (memory).
         scene: A scene to render instead of ``Scene(seed, start, end, region=region)``.
         label_versions: Product version per label key for names and metadata (default: each product's).
-        progress: Show a progress bar over the imager slots.
+        progress: True: a bar over the imager slots (on a terminal; else one line when done); False:
+            only that line; None: neither (for callers with their own progress).
         clouds_everywhere: Render clouds over the whole disk, not only within 10 deg of the region
             (a full-size disk then takes minutes per slot).
 
@@ -224,18 +225,22 @@ def write_archive(
 
     # --- imager slots ------------------------------------------------------------------------------
     slots = _slots(archive, start_dt, end_dt, slot_minutes, only_near_tracks, max_dt_s)
-    iterator = slots
-    if progress:
-        from tqdm.auto import tqdm
+    bar = None
+    if progress is not None:
+        from cloudbench.progress import progress_bar
 
-        iterator = tqdm(slots, desc="imager slots", unit="slot")
-    for slot in iterator:
+        bar = progress_bar(len(slots), "imager slots", "slot", enabled=progress)
+    for slot in slots:
         rendered = render_slot(
             scene, geometry, slot, bands, seed=seed, roi=None if clouds_everywhere else reg, keep_view=not full_size
         )
         paths = product.write_synthetic_slot(root, platform=platform, slot_start=slot, bands=rendered.bands,
                                              geometry=geometry)
         archive.slots.append(WrittenSlot(slot, [Path(p) for p in paths], rendered))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
     return archive
 
 

@@ -16,6 +16,7 @@ import torch
 
 from cloudbench.config import UNLABELED
 from cloudbench.errors import MissingInputError, UserError
+from cloudbench.progress import progress_bar
 from cloudbench.train.data import make_loader
 from cloudbench.train.device import autocast_for
 from cloudbench.train.metrics import ConfusionAccumulator
@@ -61,14 +62,20 @@ def evaluate_model(
     loss_fn: torch.nn.Module | None = None,
     num_workers: int = 0,
     curtains: int = 0,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
-    """Metrics of ``model`` on ``ds`` (labelled voxels only), mean loss, and up to ``curtains`` curtains."""
+    """Metrics of ``model`` on ``ds`` (labelled voxels only), mean loss, and up to ``curtains`` curtains.
+
+    ``progress``: True for a bar over the batches (one line when done where no terminal shows it), False
+    for only that line, None for neither (validation inside training, which has its own).
+    """
     model.eval()
     levels = len(ds.height_edges_km) - 1
     acc = ConfusionAccumulator(ds.num_classes, levels)
     loader = make_loader(ds, batch_size, shuffle=False, seed=0, num_workers=num_workers)
     loss_sum, n = 0.0, 0
     kept: list[dict[str, Any]] = []
+    bar = None if progress is None else progress_bar(len(loader), "evaluate", "batch", enabled=progress)
     for batch in loader:
         x = batch["x"].to(device)
         aux = batch["aux"].to(device)
@@ -81,6 +88,10 @@ def evaluate_model(
             loss_sum += float(loss_fn(logits, target)["loss"]) * x.shape[0]
         n += x.shape[0]
         _collect_curtains(kept, curtains, batch["sample_id"], target, pred)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
     centres = _centres(ds.height_edges_km)
     return {"metrics": acc.compute(centres), "loss": loss_sum / max(n, 1), "curtains": kept, "samples": n}
 

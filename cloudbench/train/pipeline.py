@@ -41,7 +41,7 @@ def _document(ckpt: dict[str, Any], ckpt_path: Path | None, split: str, result: 
 def evaluate_to(out: str | Path, ckpt_path: str | Path, splits: SplitProvider, split: str = "test", *,
                 device: str = "auto", batch_size: int = 8, dataset_ref: str | None = None,
                 baselines: bool = True, curtains: int = DEFAULT_CURTAINS,
-                extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                extra: dict[str, Any] | None = None, progress: bool | None = None) -> dict[str, Any]:
     """Evaluate a checkpoint on a split and write metrics.json, report.md and figures into ``out``."""
     ckpt_path = Path(ckpt_path)
     ckpt = load_checkpoint(ckpt_path)
@@ -49,7 +49,7 @@ def evaluate_to(out: str | Path, ckpt_path: str | Path, splits: SplitProvider, s
     check_compatible(ckpt["data"], ds, str(dataset_ref or split))
     dev = resolve_device(device)
     model = model_from_checkpoint(ckpt).to(dev)
-    result = evaluate_model(model, ds, dev, batch_size=batch_size, curtains=curtains)
+    result = evaluate_model(model, ds, dev, batch_size=batch_size, curtains=curtains, progress=progress)
     base = evaluate_baselines(splits, split) if baselines else None
     doc = {**_document(ckpt, ckpt_path, split, result, dataset_ref, base), **(extra or {})}
     return write_run_outputs(Path(out), doc, result["curtains"], list(ds.height_edges_km))
@@ -75,10 +75,10 @@ def train_baseline(dataset: str | Path, out: str | Path, config: TrainConfig, *,
 
 
 def evaluate_checkpoint(dataset: str | Path, checkpoint: str | Path, split: str = "test", out: str | Path | None = None,
-                        *, device: str = "auto", batch_size: int = 8) -> dict[str, Any]:
+                        *, device: str = "auto", batch_size: int = 8, progress: bool = False) -> dict[str, Any]:
     """``cloudbench evaluate``: any checkpoint on any split; ``out`` defaults to the checkpoint's RUN/eval-<split>."""
     checkpoint = Path(checkpoint)
     if out is None:
         out = checkpoint.parent.parent / f"eval-{split}"
     return evaluate_to(out, checkpoint, dataset_splits(dataset), split, device=device, batch_size=batch_size,
-                       dataset_ref=str(dataset))
+                       dataset_ref=str(dataset), progress=progress)

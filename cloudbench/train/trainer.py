@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from cloudbench.errors import DataError, UserError
 from cloudbench.models import build_from_spec, build_model
+from cloudbench.progress import progress_bar
 from cloudbench.train.data import describe, make_loader
 from cloudbench.train.device import autocast_for, resolve_device
 from cloudbench.train.evaluate import evaluate_model
@@ -223,8 +223,8 @@ class Trainer:
         self.model.train()
         sums = {"loss": 0.0, "ce": 0.0, "dice": 0.0}
         n_samples, wait, busy = 0, 0.0, 0.0
-        bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not self.progress,
-                   leave=False, unit="batch")
+        bar = progress_bar(len(loader), f"epoch {epoch + 1}/{cfg.epochs}", "batch", enabled=self.progress,
+                           leave=False)
         it = iter(loader)
         start = time.perf_counter()
         while True:

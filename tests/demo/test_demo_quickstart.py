@@ -140,3 +140,15 @@ def test_plot_sample_example_runs_on_the_demo_dataset(quickstart_run, tmp_path):
     assert "track pixels" in proc.stdout
     assert "'ice': 0, 'mixed': 0, 'water': 0" not in proc.stdout  # without --index: the cloudiest sample
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_output_to_a_file_has_stage_lines_not_bars(quickstart_run):
+    """Output that is not a terminal (here: pipes, as with ``make demo > log.txt``) gets no progress bars,
+    only one line per stage; a bar would leave carriage returns and hundreds of redraws."""
+    _, results = quickstart_run
+    demo = results[0]
+    assert "\r" not in demo["out"] and "\r" not in demo["err"]
+    assert len((demo["out"] + demo["err"]).splitlines()) < 300
+    stage_lines = demo["err"].splitlines()
+    for stage in ("label granules:", "imagery:", "collocate:", "build-splits:", "epoch 1/1:"):
+        assert sum(line.startswith(stage) for line in stage_lines) == 1, (stage, demo["err"][-2000:])

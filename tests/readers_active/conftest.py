@@ -9,7 +9,7 @@ import pytest
 
 from cloudbench.synthetic.layers import MAX_LAYERS, TrackLayers
 
-REAL_VFM = str(Path(__file__).resolve().parents[3] / "shared" / "data" / "real") + "/CAL_LID_L2_VFM-ValStage1-V3-30.2013-05-06T17-20-01ZD_Subset.hdf"
+REAL_VFM = str(Path(__file__).resolve().parents[1] / "data" / "real" / "CAL_LID_L2_VFM-ValStage1-V3-30.2013-05-06T17-20-01ZD_Subset.hdf")
 
 
 def build_track(

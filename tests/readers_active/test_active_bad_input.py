@@ -19,7 +19,7 @@ from cloudbench.readers.cloudsat_cldclass_lidar import (
 from cloudbench.synthetic.calipso_vfm import write_vfm_granule
 from cloudbench.synthetic.cloudsat_cldclass_lidar import write_cldclass_granule
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
+REAL = Path(__file__).resolve().parents[1] / "data" / "real"
 REAL_VFM = REAL / "CAL_LID_L2_VFM-ValStage1-V3-30.2013-05-06T17-20-01ZD_Subset.hdf"
 REAL_ABI = REAL / "OR_ABI-L1b-RadM1-M6C13_G17_s20193351027275_e20193351027344_c20193351027405.nc"
 VFM_READERS = [read_vfm, read_vfm_native, read_vfm_track, vfm_summary]

@@ -12,7 +12,7 @@ from pyhdf.SD import SD, SDC
 from cloudbench.products import calipso_vfm as vfm
 from cloudbench.products import cloudsat_cldclass_lidar as cs
 
-REAL_VFM = str(Path(__file__).resolve().parents[3] / "shared" / "data" / "real") + "/CAL_LID_L2_VFM-ValStage1-V3-30.2013-05-06T17-20-01ZD_Subset.hdf"
+REAL_VFM = str(Path(__file__).resolve().parents[1] / "data" / "real" / "CAL_LID_L2_VFM-ValStage1-V3-30.2013-05-06T17-20-01ZD_Subset.hdf")
 
 
 def test_vfm_standard_name_round_trip():
@@ -34,9 +34,11 @@ def test_vfm_valstage_subset_name():
     assert vfm.parse_filename("CAL_LID_L2_05kmCLay-Standard-V4-51.2018-10-01T03-05-00ZN.hdf") is None
 
 
-def test_vfm_concept_ids():
-    assert vfm.CMR_CONCEPT_IDS["V4-51"] == "C2667982867-LARC_ASDC"
-    assert set(vfm.CMR_CONCEPT_IDS) >= {"V4-20", "V4-21"}
+def test_vfm_cmr_collection_is_the_file_name_prefix_and_version():
+    assert vfm.cmr_collection("V4-51") == ("CAL_LID_L2_VFM-Standard-V4-51", "V4-51")
+    assert vfm.cmr_collection("V3-30", "ValStage1") == ("CAL_LID_L2_VFM-ValStage1-V3-30", "V3-30")
+    short_name, _ = vfm.cmr_collection()
+    assert vfm.build_filename(datetime(2018, 10, 1, tzinfo=UTC)).startswith(short_name + ".")
 
 
 def test_cloudsat_names():

@@ -11,7 +11,7 @@ from pyhdf.SD import SD, SDC
 
 from cloudbench.readers.calipso_vfm import read_vfm, read_vfm_native, read_vfm_track, vfm_summary
 
-REAL_VFM = str(Path(__file__).resolve().parents[3] / "shared" / "data" / "real") + "/CAL_LID_L2_VFM-ValStage1-V3-30.2013-05-06T17-20-01ZD_Subset.hdf"
+REAL_VFM = str(Path(__file__).resolve().parents[1] / "data" / "real" / "CAL_LID_L2_VFM-ValStage1-V3-30.2013-05-06T17-20-01ZD_Subset.hdf")
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import pytest
 
 from cloudbench.products.geostationary import geometry_for
 
-# Real product files live in shared/data/real beside the checkout (../shared from the repository root).
-REAL_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
+# Real product files, copied into the repository with their origin and sha256 (tests/data/real/README.md).
+REAL_DATA = Path(__file__).resolve().parents[1] / "data" / "real"
 
 AHI_SLOT = datetime(2018, 10, 1, 3, 0, tzinfo=UTC)
 ABI_SLOT = datetime(2019, 10, 1, 3, 0, tzinfo=UTC)

@@ -14,7 +14,10 @@ from cloudbench.readers.imager import imager_summary, read_imager
 from .conftest import REAL_DATA
 
 FILES = sorted(REAL_DATA.glob("OR_ABI-L1b-*.nc"))
-pytestmark = pytest.mark.skipif(not FILES, reason=f"real ABI samples not found under {REAL_DATA}")
+
+
+def test_the_three_real_abi_samples_are_there():
+    assert len(FILES) == 3, f"expected 3 real ABI samples under {REAL_DATA}"
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.name[:30] for p in FILES])

@@ -57,7 +57,7 @@ def publish_tracks(http_server, tmp_path, start: datetime, end: datetime) -> dic
         name = calipso_vfm.build_filename(_dt(g.start), g.day_night)
         local = tmp_path / name
         local.write_bytes(name.encode() * 20)
-        http_server.add_granule(calipso_vfm.CMR_CONCEPT_IDS["V4-51"], "/data/CALIPSO/" + name, local,
+        http_server.add_granule(http_server.add_collection(*calipso_vfm.cmr_collection("V4-51")), "/data/CALIPSO/" + name, local,
                                 _dt(g.start), _dt(g.end))
         t = orbit.track(g.start, g.end, interval_s=1.0)
         tracks[name] = {"time": t.time, "latitude": t.latitude, "longitude": t.longitude}

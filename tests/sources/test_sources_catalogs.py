@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from cloudbench.errors import CredentialsError
+from cloudbench.errors import CredentialsError, UserError
 from cloudbench.products import ahi_hsd, calipso_vfm, cloudsat_cldclass_lidar
 from cloudbench.sensors.cloudsat_cldclass_lidar import cldclass_layout
 from cloudbench.sensors.registry import imager_for_platform
@@ -82,7 +82,7 @@ def test_dpc_refused_login_is_a_credentials_error(sftp_server):
     store = DpcSftpStore(SftpCredentials(sftp_server.username, Secret("wrong-pw-77")), sftp_server.host, sftp_server.port)
     with pytest.raises(CredentialsError) as info:
         store.list_dir("cloudsat/2B-CLDCLASS-LIDAR.P1_R05/2018/274")
-    assert "--dpc-password" in str(info.value) and "wrong-pw-77" not in str(info.value)
+    assert "CLOUDSAT_DPC_PASSWORD" in str(info.value) and "wrong-pw-77" not in str(info.value)
     assert sftp_server.logins_refused >= 1
 
 
@@ -95,7 +95,7 @@ def test_cmr_search_pages_and_parses_checksums(http_server, tmp_path):
         local = tmp_path / name
         local.write_bytes(bytes([k]) * (100 + k))
         box = (100, -60, 160, 60) if k != 4 else (-80, -60, -20, 60)
-        http_server.add_granule(calipso_vfm.CMR_CONCEPT_IDS["V4-51"], "/data/" + name, local, start,
+        http_server.add_granule(http_server.add_collection(*calipso_vfm.cmr_collection("V4-51")), "/data/" + name, local, start,
                                 start + timedelta(minutes=48), box)
         names.append(name)
     from cloudbench.config import parse_region
@@ -115,7 +115,7 @@ def test_basic_auth_login_fetches(http_server, tmp_path):
     start = T0
     name = calipso_vfm.build_filename(start, "D")
     (tmp_path / name).write_bytes(b"x" * 1000)
-    http_server.add_granule(calipso_vfm.CMR_CONCEPT_IDS["V4-51"], "/data/" + name, tmp_path / name, start, start + timedelta(minutes=48))
+    http_server.add_granule(http_server.add_collection(*calipso_vfm.cmr_collection("V4-51")), "/data/" + name, tmp_path / name, start, start + timedelta(minutes=48))
     creds = earthdata_credentials({"EARTHDATA_USERNAME": "eduser", "EARTHDATA_PASSWORD": "edpass"})
     cat = EarthdataCatalog(creds, cmr_url=http_server.url, retry=FAST)
     assert Fetcher(tmp_path / "a", retry=FAST).fetch([(i, cat) for i in cat.list(T0, T0 + timedelta(days=1))]).ok
@@ -135,8 +135,7 @@ def test_earthdata_credentials_order_and_masking(tmp_path):
     with pytest.raises(CredentialsError, match="EARTHDATA_PASSWORD"):
         earthdata_credentials({"EARTHDATA_USERNAME": "u"}, tmp_path / "absent")
     with pytest.raises(CredentialsError, match="CLOUDSAT_DPC_PASSWORD"):
-        dpc_credentials(env={"CLOUDSAT_DPC_USERNAME": "u"})
-    assert dpc_credentials("u", "p", env={}).password.reveal() == "p"
+        dpc_credentials(env={"CLOUDSAT_DPC_USERNAME": "u"}, host="dpc.example", netrc_path=tmp_path / "absent")
 
 
 def test_fsspec_root_mirror(tmp_path):
@@ -151,3 +150,38 @@ def test_fsspec_root_mirror(tmp_path):
     assert [(i.name, i.size) for i in items] == [(name, 300)]
     assert Fetcher(tmp_path / "a", retry=FAST).fetch([(items[0], cat)]).ok
     assert (tmp_path / "a" / items[0].relpath).read_bytes() == b"abc" * 100
+
+
+def test_vfm_collection_is_found_by_short_name_and_version(http_server, tmp_path):
+    """The catalog asks CMR for the collection by short name and version and searches granules in the
+    concept id it got back (the loopback server makes its ids up, so a stored id would find nothing)."""
+    name = calipso_vfm.build_filename(T0, "D")
+    (tmp_path / name).write_bytes(b"v" * 500)
+    http_server.add_collection("CAL_LID_L2_VFM-Standard-V4-20", "V4-20")  # another version: not to be used
+    cid = http_server.add_collection(*calipso_vfm.cmr_collection("V4-51"))
+    http_server.add_granule(cid, "/data/" + name, tmp_path / name, T0, T0 + timedelta(minutes=48))
+    cat = EarthdataCatalog(None, version="V4-51", cmr_url=http_server.url, retry=FAST)
+    assert [i.name for i in cat.list(T0, T0 + timedelta(days=1))] == [name]
+    assert cat.concept_id == cid
+    searches = [r for r in http_server.requests if "/search/" in r["path"]]
+    assert searches[0]["path"].endswith("/search/collections.umm_json")
+    assert "short_name=CAL_LID_L2_VFM-Standard-V4-51" in searches[0]["query"] and "version=V4-51" in searches[0]["query"]
+    assert searches[1]["path"].endswith("/search/granules.umm_json") and f"collection_concept_id={cid}" in searches[1]["query"]
+    cat.list(T0, T0 + timedelta(days=1))
+    assert sum(r["path"].endswith("collections.umm_json") for r in http_server.requests) == 1  # looked up once
+
+
+def test_unknown_vfm_version_is_a_user_error_naming_the_option(http_server):
+    http_server.add_collection(*calipso_vfm.cmr_collection("V4-51"))
+    cat = EarthdataCatalog(None, version="V9-99", cmr_url=http_server.url, retry=FAST)
+    with pytest.raises(UserError) as info:
+        cat.list(T0, T0 + timedelta(days=1))
+    assert "CAL_LID_L2_VFM-Standard-V9-99" in str(info.value) and "--vfm-version" in str(info.value)
+    assert info.value.exit_code == 1
+
+
+def test_earthdata_fix_names_only_the_application_calipso_needs():
+    from cloudbench.sources.credentials import EARTHDATA_FIX
+
+    assert "LARC ASDC" in EARTHDATA_FIX
+    assert "GESDISC" not in EARTHDATA_FIX and "GES DISC" not in EARTHDATA_FIX  # no other archive's application

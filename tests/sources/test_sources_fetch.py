@@ -23,7 +23,7 @@ from cloudbench.sources.fetch import Fetcher
 from cloudbench.sources.ledger import Ledger
 
 T0 = datetime(2018, 10, 1, tzinfo=UTC)
-CONCEPT = calipso_vfm.CMR_CONCEPT_IDS["V4-51"]
+VFM_COLLECTION = calipso_vfm.cmr_collection("V4-51")  # CMR short name and version
 FAST_RETRY = RetryPolicy(attempts=4, base_s=0.01, max_s=0.05)
 
 
@@ -38,7 +38,7 @@ def publish(server, tmp_path: Path, n: int = 3, size: int = 300_000, seed: int =
         local = tmp_path / "served" / name
         local.parent.mkdir(parents=True, exist_ok=True)
         local.write_bytes(data)
-        server.add_granule(CONCEPT, "/data/CALIPSO/" + calipso_vfm.archive_relpath(name).removeprefix("calipso/"), local,
+        server.add_granule(server.add_collection(*VFM_COLLECTION), "/data/CALIPSO/" + calipso_vfm.archive_relpath(name).removeprefix("calipso/"), local,
                            start, start.replace(minute=48), (100, -60, 160, 60))
         out[name] = data
     return out

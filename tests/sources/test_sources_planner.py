@@ -69,7 +69,7 @@ def publish_granules(http_server, tmp_path):
         local = tmp_path / "served" / name
         local.parent.mkdir(parents=True, exist_ok=True)
         local.write_bytes(name.encode() * 50)
-        http_server.add_granule(calipso_vfm.CMR_CONCEPT_IDS["V4-51"], "/data/CALIPSO/" + name, local, start,
+        http_server.add_granule(http_server.add_collection(*calipso_vfm.cmr_collection("V4-51")), "/data/CALIPSO/" + name, local, start,
                                 start + timedelta(minutes=48))
         tracks[name] = track_of(cross, lon0)
     return tracks
