@@ -31,6 +31,16 @@ SENSOR_OF_PLATFORM: dict[str, str] = {
     **{p: "ahi" for p in ahi_hsd.PLATFORM_CODES},
     **{p: "abi" for p in abi_l1b.PLATFORM_CODES},
 }
+BAND_TABLES = (ahi_hsd.BANDS, abi_l1b.BANDS)
+"""Every imager's band table; band names are unique across imagers (AHI ``Bnn``, ABI ``Cnn``)."""
+
+
+def find_band(name: str) -> ahi_hsd.AhiBand | abi_l1b.AbiBand | None:
+    """The band table entry of any imager's band ``name``; None for a name no imager has."""
+    for table in BAND_TABLES:
+        if name in table:
+            return table[name]
+    return None
 
 
 @dataclass(frozen=True)

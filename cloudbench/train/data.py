@@ -25,8 +25,8 @@ def open_split(root: str | Path, split: str, normalize: bool = True) -> Dataset:
         )
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}", fix=f"use one of {', '.join(SPLITS)}")
-    # uint8 targets: 8 times fewer bytes per batch than int64; the loss and metrics widen on the device
-    ds = CloudbenchDataset(root, split, normalize=normalize, target_dtype=torch.uint8)
+    # the default sparse track targets: the loss and metrics index the output at the track, on the device
+    ds = CloudbenchDataset(root, split, normalize=normalize)
     if len(ds) == 0:
         raise UserError(f"split {split!r} has no samples", path=root, fix="build the dataset from more days")
     return ds
@@ -88,7 +88,6 @@ def make_loader(
         generator=generator,
         worker_init_fn=seed_worker,
         pin_memory=pin_memory,
-        collate_fn=getattr(ds, "collate", None),  # the loader's zero-copy batch collate, where it has one
         persistent_workers=False,
         drop_last=False,
     )

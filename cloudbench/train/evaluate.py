@@ -19,6 +19,7 @@ from cloudbench.errors import MissingInputError, UserError
 from cloudbench.train.data import make_loader
 from cloudbench.train.device import autocast_for
 from cloudbench.train.metrics import ConfusionAccumulator
+from cloudbench.train.targets import TrackTargets
 
 SplitProvider = Callable[[str, bool], Any]  # (split, normalize) -> dataset
 MIN_CURTAIN_COLUMNS = 4
@@ -70,17 +71,17 @@ def evaluate_model(
     loss_sum, n = 0.0, 0
     kept: list[dict[str, Any]] = []
     for batch in loader:
-        x = batch["x"].to(device)
+        x = batch["image"].to(device)
         aux = batch["aux"].to(device)
-        target = batch["target"].to(device)
+        targets = TrackTargets.from_batch(batch, device)
         with autocast_for(device):
             logits = model(x, aux)
-        pred = logits.float().argmax(dim=1)
-        acc.update(pred, target)
+        acc.update(targets.take(logits).float().argmax(dim=1), targets.columns())  # labelled pixels only
         if loss_fn is not None:
-            loss_sum += float(loss_fn(logits, target)["loss"]) * x.shape[0]
+            loss_sum += float(loss_fn(logits, targets)["loss"]) * x.shape[0]
         n += x.shape[0]
-        _collect_curtains(kept, curtains, batch["sample_id"], target, pred)
+        if len(kept) < curtains:
+            _collect_curtains(kept, curtains, batch["sample_id"], targets.dense(), logits.float().argmax(dim=1))
     centres = _centres(ds.height_edges_km)
     return {"metrics": acc.compute(centres), "loss": loss_sum / max(n, 1), "curtains": kept, "samples": n}
 
@@ -102,11 +103,12 @@ def _collect_curtains(kept: list, wanted: int, ids: list[str], target: torch.Ten
 
 @torch.no_grad()
 def evaluate_predictor(predictor: Any, raw_ds: Any, *, batch_size: int = 16) -> dict[str, Any]:
-    """Metrics of a reference predictor (``predict(x_raw) -> classes``) on un-normalised data."""
+    """Metrics of a reference predictor (``predict(image_raw) -> classes``) on un-normalised data."""
     levels = len(raw_ds.height_edges_km) - 1
     acc = ConfusionAccumulator(raw_ds.num_classes, levels)
     for batch in make_loader(raw_ds, batch_size, shuffle=False, seed=0):
-        acc.update(predictor.predict(batch["x"]), batch["target"])
+        targets = TrackTargets.from_batch(batch)
+        acc.update(targets.take(predictor.predict(batch["image"])), targets.columns())
     return acc.compute(_centres(raw_ds.height_edges_km))
 
 
