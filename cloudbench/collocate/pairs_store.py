@@ -85,7 +85,8 @@ def write_job(root: str | Path, job_id: str, arrays: JobArrays, samples: pd.Data
     missing = [c for c in SAMPLE_COLUMNS if c not in samples.columns]
     if missing:
         raise ValueError(f"sample table lacks columns {missing}")
-    write_job_group(tmp_zarr, job_id, arrays, samples["sample_id"].astype(str).tolist(), attrs)
+    sample_ids = samples.sort_values("row", kind="stable")["sample_id"].astype(str).tolist()  # row = array index
+    write_job_group(tmp_zarr, job_id, arrays, sample_ids, attrs)
     samples.loc[:, list(SAMPLE_COLUMNS)].to_parquet(tmp_table, index=False)
 
     _remove(final_zarr)

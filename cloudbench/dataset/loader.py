@@ -327,10 +327,15 @@ class CloudbenchDataset(Dataset):
             raise IndexError(f"index {i} out of range for {len(self)} samples of split {self.split!r}")
         return i
 
+    def _prefetch(self, indices: list[int] | np.ndarray) -> None:
+        """A remote store fetches the shards of ``indices`` it does not hold, all at once; a local one reads in place."""
+        if self.files.remote:
+            self.files.prefetch([rel for reader in self._readers.values() for rel in reader.shard_files(indices)])
+
     def read_arrays(self, i: int) -> dict[str, np.ndarray]:
         """The stored arrays of sample ``i`` as numpy, by array name, un-normalised."""
         i = self._check(i)
-        self.files.prefetch([rel for reader in self._readers.values() for rel in reader.shard_files([i])])
+        self._prefetch([i])
         out = {}
         for name, reader in self._readers.items():
             arr = np.empty((1,) + reader.sample_shape, dtype=reader.dtype)
@@ -342,7 +347,7 @@ class CloudbenchDataset(Dataset):
         """Samples ``indices`` as one batch dict of (B, ...) tensors plus ``sample_id`` (a list)."""
         idx = np.array([self._check(i) for i in np.asarray(indices).reshape(-1).tolist()], dtype=np.int64)
         b_n = len(idx)
-        self.files.prefetch([rel for reader in self._readers.values() for rel in reader.shard_files(idx)])
+        self._prefetch(idx)
         arrays = {}
         for name, reader in self._readers.items():
             tensor = new_tensor((b_n,) + reader.sample_shape, _TORCH_DTYPES[reader.dtype])

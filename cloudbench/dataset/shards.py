@@ -419,6 +419,8 @@ class ShardReader:
         if bad.any():
             raise IndexError(f"sample {int(idx[bad][0])} out of range for {self.shape[0]} samples in {self.dir}")
         flat = out.reshape(len(idx), -1).view(np.uint8)  # one row of bytes per sample
+        if len(idx) == 1:  # ds[i]: no bookkeeping to vectorise
+            return self._read_one(int(idx[0]), out, flat[0])
         shards, slots = np.divmod(idx, self.shard_len)
         decoded = np.zeros(len(idx), bool)
         total = 0
@@ -454,6 +456,20 @@ class ShardReader:
         if self._swap and decoded.any():  # stored big-endian on a little-endian machine, or the reverse
             out[decoded] = out[decoded].byteswap()
         return total
+
+    def _read_one(self, i: int, out: np.ndarray, dest: np.ndarray) -> int:
+        shard, slot = divmod(i, self.shard_len)
+        offset, nbytes = (int(v) for v in self._shard_index(shard)[slot])
+        if offset == int(_EMPTY):
+            out[0] = self.fill_value
+            return 0
+        buf = self.files.read_range(self.shard_rel(shard), offset, offset + nbytes)
+        if len(buf) != nbytes:
+            raise DataError(f"sample {i} runs past the end of its shard", path=self.shard_path(shard))
+        self._decode_into(memoryview(buf), dest, 0, np.array([i]), shard)
+        if self._swap:
+            out[0] = out[0].byteswap()
+        return nbytes
 
     def _decode_into(self, chunk: memoryview, dest: np.ndarray, k: int, idx: np.ndarray, shard: int) -> None:
         """Decode one stored chunk into ``dest`` (that sample's bytes), checking it is one sample."""
