@@ -1,7 +1,8 @@
 """Loader speed: sharded Zarr (CloudbenchDataset) against one NetCDF file per sample, against the disk, and from S3.
 
-Every epoch goes through the default DataLoader path, ``DataLoader(ds, batch_size=32, shuffle=True)``
-with torch's default collate (the loader's batches pass it without a copy). Two targets are measured:
+Epochs go through the default DataLoader path, ``DataLoader(ds, batch_size=32, shuffle=True)`` with
+torch's default collate (the loader's batches pass it without a copy); the ``items`` rows read
+``ds[i]`` one by one. Two targets are measured:
 the default, the sparse track arrays (a few kB per sample; the loss indexes the output at the track),
 and the dense uint8 mask (``mask=True``, 327 kB per sample at 80 x 64 x 64). The per-file layout is
 the one IceCloudNet and 3DClouds use; both layouts hand their raw arrays to the same
@@ -13,6 +14,15 @@ too, which other load disturbs less. The S3 part serves the same DATASET/ from m
 loopback: a cold epoch starts with an empty shard cache (every shard is fetched during it, whole),
 a warm one finds the shards in the process's memory; the server's own rate for the same objects
 (all fetched at once) bounds the cold figure.
+
+What limits the figures: the single-process loader spends its time in Blosc decoding and one Python
+call per array and sample (about 6 per sample), normalisation being the rest; wall-clock rates on a
+shared machine swing with the other load, so the CPU-second rates are the steadier comparison. With
+workers on a two-core machine, process start and inter-process transfer cost more than the second
+core gives. A cold S3 epoch cannot beat the server: every shard crosses it once, so it runs at most
+at ``epoch_bound_by_server``; moto's Python server delivers about 100-150 MB/s on loopback, far
+below a local disk, and each worker fetches the shards its batches touch, so cold epochs with
+workers fetch the split once per worker.
 
     python -m benchmarks.bench_loader [--samples N] [--quick] [--no-s3] [--out FILE]
 """
