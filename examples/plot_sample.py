@@ -5,8 +5,9 @@ the phase curtain along the track.
 
 Without --index it shows the sample with the most cloudy voxels on its track (index.parquet counts).
 
-The loader gives the normalised patch and the dense target (255 off the track); the track pixels are
-the columns of the target that hold a label, so the plot needs nothing but the loader.
+The loader gives the image patch and the labels as the track itself: the patch row and column of each
+track pixel in track order and its phase profile (255 where unlabeled), so the curtain is the profiles
+side by side and the plot needs nothing but the loader.
 """
 
 from __future__ import annotations
@@ -38,15 +39,13 @@ def main() -> None:
         cloudy = ds.index[["count_ice", "count_mixed", "count_water"]].sum(axis=1).to_numpy()
         args.index = int(np.argmax(cloudy))
     sample = ds[args.index]
-    x, target = sample["x"].numpy(), sample["target"].numpy()
     bands = list(ds.band_names)
     band = args.band or ("B13" if "B13" in bands else "C13" if "C13" in bands else bands[0])
-    image = x[bands.index(band)]
+    image = sample["image"][bands.index(band)].numpy()
 
-    on_track = (target != UNLABELED).any(axis=0)  # (P, P): pixels with at least one label
-    rows, cols = np.nonzero(on_track)
-    order = np.lexsort((cols, rows)) if np.ptp(rows) >= np.ptp(cols) else np.lexsort((rows, cols))
-    curtain = target[:, rows[order], cols[order]]  # (Z, L) along the track
+    n = int(sample["n_track"])  # valid track pixels; the arrays are padded beyond them
+    rows, cols = sample["track_rows"][:n].numpy(), sample["track_cols"][:n].numpy()
+    curtain = sample["profiles"][:n].numpy().T  # (Z, n): the phase along the track, bottom bin first
 
     colours = [PHASE_COLOURS[k] for k in sorted(PHASE_COLOURS)] + [UNLABELED_COLOUR]
     cmap = ListedColormap(colours)
@@ -55,7 +54,7 @@ def main() -> None:
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     im = a.imshow(image, cmap="gray_r" if band.endswith(("13", "14", "15")) else "gray")
-    a.plot(cols[order], rows[order], ".", color="tab:red", markersize=3, label="track (after parallax)")
+    a.plot(cols, rows, ".", color="tab:red", markersize=3, label="track (after parallax)")
     a.set_title(f"{sample['sample_id'][:28]}...\n{band}")
     a.legend(loc="lower right", fontsize=7)
     fig.colorbar(im, ax=a, fraction=0.046)
@@ -66,8 +65,8 @@ def main() -> None:
     b.legend(handles, [CLASS_NAMES[k] for k in sorted(PHASE_COLOURS)], fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)
-    counts = {CLASS_NAMES[k]: int((target == k).sum()) for k in sorted(CLASS_NAMES)}
-    print(f"{args.split}[{args.index}] of {len(ds)}: {len(rows)} track pixels, voxels {counts}; wrote {args.out}")
+    counts = {CLASS_NAMES[k]: int((curtain == k).sum()) for k in sorted(CLASS_NAMES)}
+    print(f"{args.split}[{args.index}] of {len(ds)}: {n} track pixels, voxels {counts}; wrote {args.out}")
 
 
 if __name__ == "__main__":

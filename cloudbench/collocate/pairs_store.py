@@ -11,12 +11,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import zarr
+
+from cloudbench.collocate import sample_schema as schema
+from cloudbench.collocate.sample_schema import ARRAY_NAMES
 
 LEDGER = "ledger.jsonl"
 CONFIG = "config.json"
@@ -78,25 +82,48 @@ def write_job(root: str | Path, job_id: str, arrays: JobArrays, samples: pd.Data
     _remove(tmp_zarr)
     _remove(tmp_table)
 
-    group = zarr.open_group(str(tmp_zarr), mode="w", zarr_format=3)
-    for name in ("x", "aux", "track_rows", "track_cols", "profiles", "n_track"):
-        data = getattr(arrays, name)
-        chunks = (1, *data.shape[1:])
-        fill = {"track_rows": -1, "track_cols": -1, "profiles": 255}.get(name, 0)
-        array = group.create_array(name, shape=data.shape, dtype=data.dtype, chunks=chunks, fill_value=fill)
-        if data.shape[0]:
-            array[...] = data
-    group.attrs.update({"job_id": job_id, **attrs})
-
     missing = [c for c in SAMPLE_COLUMNS if c not in samples.columns]
     if missing:
         raise ValueError(f"sample table lacks columns {missing}")
+    sample_ids = samples.sort_values("row", kind="stable")["sample_id"].astype(str).tolist()  # row = array index
+    write_job_group(tmp_zarr, job_id, arrays, sample_ids, attrs)
     samples.loc[:, list(SAMPLE_COLUMNS)].to_parquet(tmp_table, index=False)
 
     _remove(final_zarr)
     _remove(final_table)
     os.replace(tmp_zarr, final_zarr)
     os.replace(tmp_table, final_table)
+
+
+def write_job_group(path: str | Path, job_id: str, arrays: JobArrays, sample_ids: list[str], attrs: dict) -> None:
+    """One job's Zarr v3 group at ``path``: the arrays with their dimension names and CF attributes,
+    the coordinate arrays that are known (``attrs`` bands, aux_names, height_edges_km; the sample ids),
+    and consolidated metadata, so ``xarray.open_zarr`` reads it as it is (see ``sample_schema``)."""
+    group = zarr.open_group(str(path), mode="w", zarr_format=3)
+    shapes = {name: getattr(arrays, name).shape for name in ARRAY_NAMES}
+    bands = list(attrs.get("bands") or [])
+    aux_names = list(attrs.get("aux_names") or [])
+    patch_size = int(attrs.get("patch_size") or shapes["x"][-1])
+    for name in ARRAY_NAMES:
+        data = getattr(arrays, name)
+        array = group.create_array(name, shape=data.shape, dtype=data.dtype, chunks=(1, *data.shape[1:]),
+                                   fill_value=schema.fill_value(name), dimension_names=schema.DIMENSIONS[name])
+        if data.shape[0]:
+            array[...] = data
+        array.attrs.update(schema.array_attributes(name, bands, aux_names, patch_size))
+    edges = attrs.get("height_edges_km")
+    known = {  # coordinates only where they match the arrays (a partial attrs dict writes fewer)
+        "bands": bands if len(bands) == shapes["x"][1] else None,
+        "aux_names": aux_names if len(aux_names) == shapes["aux"][1] else None,
+        "height_edges_km": edges if edges is not None and len(edges) == shapes["profiles"][2] + 1 else None,
+    }
+    if len(sample_ids) != shapes["x"][0]:
+        raise ValueError(f"{len(sample_ids)} sample ids for {shapes['x'][0]} samples")
+    schema.write_coordinates(group, schema.coordinates(**known, sample_ids=sample_ids), sample_chunk=len(sample_ids))
+    group.attrs.update({**schema.group_attributes(), "job_id": job_id, **attrs})
+    with warnings.catch_warnings():  # zarr warns that consolidated metadata is not in the v3 spec yet
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        zarr.consolidate_metadata(str(path))
 
 
 def append_ledger(root: str | Path, entry: dict) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 import cloudbench
+from cloudbench.collocate import sample_schema as schema
 from cloudbench.config import NUM_CLASSES, Region, parse_region
 from cloudbench.dataset import croissant
 from cloudbench.dataset import manifest as mf
@@ -42,14 +43,21 @@ STATS_NAME = "stats.json"
 CROISSANT_NAME = "croissant.json"
 SPLIT_ORDER = {name: i for i, name in enumerate(SPLITS)}
 
-ARRAY_DESCRIPTIONS = {
-    "x": "Imager channels on the 2 km grid: reflectance (%) or brightness temperature (K).",
-    "aux": "Satellite zenith, solar zenith, latitude, longitude (deg).",
-    "track_rows": "Row in the patch of each track pixel, -1 padding.",
-    "track_cols": "Column in the patch of each track pixel, -1 padding.",
-    "profiles": "Phase class per track pixel and height level (0 clear, 1 ice, 2 mixed, 3 water, 255 unlabeled).",
-    "n_track": "Number of valid track pixels.",
-}
+
+
+def array_description(name: str, pairs: Pairs) -> str:
+    """One sentence per array for croissant.json, from the attributes the stores carry."""
+    attrs = schema.array_attributes(name, pairs.bands, pairs.aux_names, pairs.patch_size)
+    parts = [attrs["long_name"][0].upper() + attrs["long_name"][1:]]
+    if "units" in attrs:
+        parts.append(f"units {attrs['units']}")
+    if "flag_meanings" in attrs:
+        codes = ", ".join(f"{v} {m}" for v, m in zip(attrs["flag_values"], attrs["flag_meanings"].split(), strict=True))
+        parts.append(f"classes {codes}")
+    if name in schema.PADDING:
+        parts.append(f"padding {schema.PADDING[name]} beyond n_track")
+    parts.append(f"dimensions ({', '.join(schema.DIMENSIONS[name])})")
+    return "; ".join(parts) + "."
 
 
 def _as_region(value: Region | str | tuple | list | None) -> Region | None:
@@ -182,7 +190,8 @@ def build_dataset(
     mf.write_json_atomic(out / STATS_NAME, stats)
 
     arrays_doc = {name: {"dtype": str(specs[name][1]), "sample_shape": list(specs[name][0]),
-                         "fill_value": specs[name][2], "description": ARRAY_DESCRIPTIONS[name]} for name in ARRAY_NAMES}
+                         "dimensions": list(schema.DIMENSIONS[name]), "fill_value": specs[name][2],
+                         "description": array_description(name, pairs_obj)} for name in ARRAY_NAMES}
     version = cloudbench.__version__
     crs = croissant.croissant_document(
         name="cloudbench", version=version,

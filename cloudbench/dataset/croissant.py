@@ -1,8 +1,9 @@
 """croissant.json: MLCommons Croissant 1.0 metadata describing the same files and fields.
 
 The per-sample metadata (index.parquet) is a record set any Croissant reader can load. The Zarr
-stores are declared as file sets, one per split, with their arrays described as fields (dtype and
-per-sample shape in the description: Croissant 1.0 has no array type for Zarr yet).
+stores are declared as file sets, one per split, with their arrays described as fields (dtype,
+dimensions and per-sample shape in the description: Croissant 1.0 has no array type for Zarr yet);
+the file set says how to open a store with xarray or zarr.
 Validation uses ``mlcroissant`` when it is installed; otherwise a structural check of the
 required Croissant properties.
 """
@@ -88,7 +89,7 @@ def croissant_document(
         index_sha256: sha256 of index.parquet.
         stats_sha256: sha256 of stats.json.
         splits: split names with a store.
-        arrays: per array name: ``dtype``, ``sample_shape``, ``description``.
+        arrays: per array name: ``dtype``, ``sample_shape``, ``description`` (with the dimensions).
     """
     distribution = [
         {"@type": "cr:FileObject", "@id": "index.parquet", "name": "index.parquet",
@@ -101,7 +102,10 @@ def croissant_document(
     for split in splits:
         distribution.append({
             "@type": "cr:FileSet", "@id": f"{split}.zarr", "name": f"{split}.zarr",
-            "description": f"Zarr v3 store of the {split} split: chunk = one sample, shard = many; "
+            "description": f"Zarr v3 store of the {split} split: chunk = one sample, shard = many; every array "
+                           "carries dimension names and CF-style attributes, with coordinate arrays (band, "
+                           "aux_channel, height in km, sample_id). Open it with "
+                           f"xarray.open_zarr('{split}.zarr') or zarr.open_group('{split}.zarr', mode='r'); "
                            "file checksums are listed in manifest.json.",
             "encodingFormat": "application/vnd+zarr", "includes": f"{split}.zarr/**",
         })  # fmt: skip
@@ -118,7 +122,8 @@ def croissant_document(
         for array, spec in arrays.items():
             fields.append({
                 "@type": "cr:Field", "@id": f"{split}_arrays/{array}", "name": array,
-                "description": f"{spec['description']} dtype {spec['dtype']}, per-sample shape {spec['sample_shape']}.",
+                "description": f"{spec['description']} dtype {spec['dtype']}, per-sample shape {spec['sample_shape']}; "
+                               f"the Zarr array {split}.zarr/{array}.",
                 "dataType": "sc:Integer" if spec["dtype"].startswith(("int", "uint")) else "sc:Float",
                 "source": {"fileSet": {"@id": f"{split}.zarr"}, "extract": {"fileProperty": "content"}},
             })  # fmt: skip

@@ -1,12 +1,26 @@
-"""``CloudbenchDataset``: a torch Dataset over one split of a built DATASET/.
+"""``CloudbenchDataset``: a torch Dataset over one split of a built DATASET/, local or in an object store.
+
+Samples are dicts with TorchGeo's keys: ``image`` (the normalised bands), ``aux``, ``mask`` (the
+dense (Z, P, P) uint8 target, 255 off the track and where unlabeled), and the labels as the track
+arrays the store holds (``track_rows``, ``track_cols``, ``profiles``, ``n_track``).
+
+Why uint8, and why ``mask=False`` exists: a dense target is 99% "off track" and, at the default
+geometry, larger than the image itself (80 x 64 x 64 bytes against the 16 bands' 262 kB), so it is
+built as uint8 (8x fewer bytes than int64) and widened only on the device. The trainer goes further
+and asks for ``mask=False``: its loss and metrics index the model's output at the track pixels
+(``cloudbench.train.targets``), which skips building, collating and moving the mask
+(benchmarks/bench_loader.py measures both).
 
 Reading is batched: ``__getitems__`` (which torch's DataLoader calls when a Dataset defines it)
-reads the samples of a batch with one ``pread`` per run of neighbouring samples of a shard and
-decodes each straight into the batch tensor (see ``shards.ShardReader.read_into``).
-``ItemAssembler`` then normalises in place with fused per-channel scale and offset and builds the
-dense (Z, P, P) targets of the whole batch in one vectorised scatter; it is the one place where
-normalisation, target building and tensor conversion happen, and the benchmark's per-file baseline
-goes through it too. ``ds[i]`` is the same path with a batch of one.
+reads the samples of a batch with one read per run of neighbouring samples of a shard and decodes
+each straight into the batch tensor (``shards.ShardReader.read_into``). Its items are views into that
+batch, and torch's ``default_collate`` hands the batch over without stacking a copy (a collate
+function for the view type is registered in ``default_collate_fn_map``, torch's documented way to
+extend it), so a plain ``DataLoader(ds, batch_size=...)`` takes the fast path. In a worker process
+the batch tensors are allocated in shared memory, so passing them to the main process copies nothing.
+
+``root`` may be a local folder or an fsspec URL (``s3://bucket/DATASET``) with ``storage_options``;
+remote shards are fetched whole, once, and their samples served from memory (``shards.RemoteFiles``).
 
 Nothing random, nothing shared between workers but read-only metadata: batches are identical
 whatever ``num_workers`` is.
@@ -14,39 +28,47 @@ whatever ``num_workers`` is.
 
 from __future__ import annotations
 
+import io
 import json
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import Dataset
-from torch.utils.data._utils.collate import default_collate
+from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data._utils.collate import collate, default_collate_fn_map
 
 from cloudbench.config import CLASS_NAMES, NUM_CLASSES, UNLABELED
+from cloudbench.dataset import manifest as mf
 from cloudbench.dataset.build import INDEX_NAME, STATS_NAME
-from cloudbench.dataset.manifest import read_manifest
 from cloudbench.dataset.pairs import ARRAY_NAMES
-from cloudbench.dataset.shards import ShardReader
+from cloudbench.dataset.shards import DEFAULT_CACHE_BYTES, LocalFiles, RemoteFiles, ShardReader
 from cloudbench.dataset.splits import SPLITS
 from cloudbench.errors import DataError, MissingInputError, UserError
 
-TARGET_DTYPES = (torch.uint8, torch.int16, torch.int32, torch.int64)
-"""Target dtypes that hold every class code and 255; int64 is what ``cross_entropy`` takes directly."""
-
+SAMPLE_KEYS: dict[str, str] = {"image": "x", "aux": "aux", "track_rows": "track_rows", "track_cols": "track_cols",
+                               "profiles": "profiles", "n_track": "n_track"}
+"""Sample key -> stored array it comes from (``mask`` is built from the track arrays)."""
 
 _NUMPY_DTYPES = {torch.float32: np.float32, torch.uint8: np.uint8, torch.int16: np.int16,
                  torch.int32: np.int32, torch.int64: np.int64}
+_TORCH_DTYPES = {np.dtype(v): k for k, v in _NUMPY_DTYPES.items()}
 
 
 def new_tensor(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """An uninitialised tensor whose memory numpy allocated.
+    """An uninitialised batch tensor: numpy's memory in the main process, shared memory in a worker.
 
-    numpy asks the kernel for transparent huge pages on large arrays, so the first write into a
-    fresh 84 MB batch of int64 targets takes about half the page faults' time that torch's own
-    allocation does (15 against 29 ms of CPU measured for 32 x 80 x 64 x 64).
+    numpy asks the kernel for transparent huge pages on large arrays, which halves the page-fault
+    time of the first write into a fresh batch. In a DataLoader worker the batch must reach the main
+    process: allocated in shared memory it travels as a handle, otherwise torch copies it there.
     """
+    if get_worker_info() is not None:
+        nbytes = math.prod(shape) * torch.empty(0, dtype=dtype).element_size()
+        storage = torch.UntypedStorage._new_shared(max(nbytes, 1))
+        return torch.empty(0, dtype=dtype).set_(storage, 0, shape)
     return torch.from_numpy(np.empty(shape, dtype=_NUMPY_DTYPES[dtype]))
 
 
@@ -56,7 +78,7 @@ def dense_targets_into(out: np.ndarray, profiles: np.ndarray, rows: np.ndarray, 
 
     One scatter for the whole batch. If two track pixels of a sample share a pixel (possible after
     parallax), the later one in track order wins, by construction rather than by numpy's
-    unspecified order of repeated writes.
+    unspecified order of repeated writes (``train.targets.TrackTargets`` follows the same rule).
 
     Raises:
         DataError: a valid track pixel outside the patch (a corrupt sample).
@@ -90,20 +112,17 @@ def dense_target(profiles: np.ndarray, rows: np.ndarray, cols: np.ndarray, n_tra
 
 
 class ItemAssembler:
-    """Stored arrays -> loader tensors: normalisation, dense targets, tensor conversion.
+    """Stored arrays -> sample tensors: normalisation, the optional dense mask, tensor conversion.
 
     Args:
         patch_size: P.
         n_levels: Z.
         stats: the stats.json document (train mean and std per channel); None for no normalisation.
-        target_dtype: dtype of the dense target; one of ``TARGET_DTYPES``.
+        mask: also build the dense (Z, P, P) uint8 ``mask``.
     """
 
-    def __init__(self, patch_size: int, n_levels: int, stats: dict | None, target_dtype: torch.dtype = torch.int64):
-        if target_dtype not in TARGET_DTYPES:
-            raise UserError(f"target_dtype {target_dtype} cannot hold the class codes and 255",
-                            fix=f"use one of {', '.join(str(d) for d in TARGET_DTYPES)}")
-        self.patch_size, self.n_levels, self.target_dtype = int(patch_size), int(n_levels), target_dtype
+    def __init__(self, patch_size: int, n_levels: int, stats: dict | None, mask: bool = False):
+        self.patch_size, self.n_levels, self.mask = int(patch_size), int(n_levels), bool(mask)
         self.normalize = stats is not None
         if stats is not None:  # (v - mean) / std == v * scale + offset, computed once in float64
             self.x_scale, self.x_offset = self._fused(stats["x"])
@@ -123,101 +142,184 @@ class ItemAssembler:
         if not torch.isfinite(t.sum()):  # one cheap pass; the clean-up only where NaN is present
             torch.nan_to_num_(t, nan=0.0)
 
-    def batch(self, x: torch.Tensor, aux: torch.Tensor, profiles: np.ndarray, track_rows: np.ndarray,
-              track_cols: np.ndarray, n_track: np.ndarray, sample_ids: list[str]) -> dict:
+    def batch(self, x: torch.Tensor, aux: torch.Tensor, profiles: np.ndarray | torch.Tensor,
+              track_rows: np.ndarray | torch.Tensor, track_cols: np.ndarray | torch.Tensor,
+              n_track: np.ndarray | torch.Tensor, sample_ids: list[str]) -> dict:
         """A batch dict; ``x`` and ``aux`` are fresh float32 (B, C, P, P) tensors, normalised in place.
 
         Returns:
-            ``x`` (B, C, P, P), ``aux`` (B, A, P, P), ``target`` (B, Z, P, P) of ``target_dtype``
-            with 255 off-track and where unlabeled, ``sample_id`` (list of B str).
+            ``image`` (B, C, P, P), ``aux`` (B, A, P, P), ``track_rows``/``track_cols`` (B, L) int16,
+            ``profiles`` (B, L, Z) uint8, ``n_track`` (B,) int16, ``sample_id`` (list of B str), and
+            with ``mask`` the (B, Z, P, P) uint8 target with 255 off the track and where unlabeled.
         """
         if self.normalize:
             self._normalise_(x, self.x_scale, self.x_offset)
             self._normalise_(aux, self.aux_scale, self.aux_offset)
-        b_n, p = x.shape[0], self.patch_size
-        target = new_tensor((b_n, self.n_levels, p, p), self.target_dtype)
-        dense_targets_into(target.numpy(), profiles, track_rows, track_cols, n_track)
-        return {"x": x, "aux": aux, "target": target, "sample_id": list(sample_ids)}
+        track = {"track_rows": torch.as_tensor(track_rows), "track_cols": torch.as_tensor(track_cols),
+                 "profiles": torch.as_tensor(profiles), "n_track": torch.as_tensor(n_track)}
+        out: dict[str, Any] = {"image": x, "aux": aux}
+        if self.mask:
+            b_n, p = x.shape[0], self.patch_size
+            mask = new_tensor((b_n, self.n_levels, p, p), torch.uint8)
+            dense_targets_into(mask.numpy(), track["profiles"].numpy(), track["track_rows"].numpy(),
+                               track["track_cols"].numpy(), track["n_track"].numpy())
+            out["mask"] = mask
+        out.update(track)
+        out["sample_id"] = list(sample_ids)
+        return out
+
+
+class SampleView(dict):
+    """One sample of a batch read at once; its tensors are views into the batch tensors."""
 
 
 class SampleBatch(list):
-    """The per-sample dicts of one ``__getitems__`` call (views into ``batch``), plus the batch itself.
+    """The items of one ``__getitems__`` call (``SampleView``s into ``batch``) plus the batch itself.
 
-    ``default_collate`` stacks the views into new tensors; ``CloudbenchDataset.collate`` hands out
-    ``batch`` as it is, without that copy.
+    ``default_collate`` gives back ``batch`` as it is while the list and its items are unchanged
+    (see ``_collate_sample_views``); an item replaced or edited makes it stack the items instead.
     """
 
     def __init__(self, batch: dict):
         ids = batch["sample_id"]
-        super().__init__({"x": batch["x"][k], "aux": batch["aux"][k], "target": batch["target"][k],
-                          "sample_id": ids[k]} for k in range(len(ids)))
+        keys = [k for k in batch if k != "sample_id"]
+        super().__init__(SampleView({**{key: batch[key][i] for key in keys}, "sample_id": ids[i]})
+                         for i in range(len(ids)))
         self.batch = batch
+        self._made = [(item, tuple(item.values())) for item in self]
+
+    def intact(self) -> bool:
+        """True while the list holds the items it was made with, each holding what it was made with."""
+        if len(self) != len(self._made):
+            return False
+        for item, (made, values) in zip(self, self._made, strict=True):
+            if item is not made or len(item) != len(values):
+                return False
+            if any(a is not b for a, b in zip(item.values(), values, strict=True)):
+                return False
+        return True
+
+
+def _collate_sample_views(batch: list, *, collate_fn_map: dict | None = None) -> dict:
+    """``default_collate`` of ``SampleView`` items: the batch they came from, or stacked like plain dicts."""
+    if isinstance(batch, SampleBatch) and batch.intact():
+        return dict(batch.batch)
+    return collate([dict(item) for item in batch], collate_fn_map=collate_fn_map)
+
+
+default_collate_fn_map[SampleView] = _collate_sample_views
+
+
+def _is_remote(root: str | Path) -> bool:
+    return not isinstance(root, Path) and "://" in str(root) and not str(root).startswith("file://")
 
 
 class CloudbenchDataset(Dataset):
-    """One split of a cloudbench dataset.
+    """One split of a cloudbench dataset, TorchGeo style.
 
     Args:
-        root: the DATASET/ folder.
+        root: the DATASET/ folder, or its fsspec URL (``s3://bucket/DATASET``, ``gs://...``).
         split: ``train``, ``val`` or ``test``.
-        normalize: subtract the train mean and divide by the train std per channel (x and aux);
+        normalize: subtract the train mean and divide by the train std per channel (image and aux);
             NaN pixels become 0 after normalising (the train mean).
-        target_dtype: dtype of ``target``; int64 (the default) feeds ``cross_entropy`` directly,
-            uint8 moves 8 times fewer bytes (convert on the device with ``.long()``).
+        transforms: a callable taking and returning a sample dict, applied to every sample (as in
+            TorchGeo). Batches are then stacked from the transformed samples (one copy).
+        mask: return ``mask``, the dense (Z, P, P) uint8 target (255 off the track); False leaves it
+            out (the trainer's path: its loss indexes the track arrays).
+        storage_options: passed to fsspec for a URL ``root`` (credentials, ``endpoint_url``, ...).
+        cache_bytes: shard bytes a remote dataset keeps in memory per process.
 
-    Items are dicts: ``x`` float32 (C, P, P), ``aux`` float32 (A, P, P), ``target`` (Z, P, P) with
-    255 off the track, ``sample_id`` str. For the fastest batches pass ``collate_fn=ds.collate``
-    to the DataLoader: the batch tensors built by ``__getitems__`` are then used without a copy.
+    Samples are dicts: ``image`` float32 (C, P, P), ``aux`` float32 (A, P, P), ``track_rows`` and
+    ``track_cols`` int16 (L,) with -1 padding, ``profiles`` uint8 (L, Z) with 255 where unlabeled,
+    ``n_track`` int16 (), ``sample_id`` str, and ``mask`` uint8 (Z, P, P) unless ``mask=False``.
+    ``dims`` names the dimensions of each key, as the stores' ``dimension_names`` do.
     """
 
     num_classes = NUM_CLASSES
 
-    def __init__(self, root: str | Path, split: str, normalize: bool = True, target_dtype: torch.dtype = torch.int64):
-        self.root = Path(root)
+    def __init__(self, root: str | Path, split: str, *, normalize: bool = True,
+                 transforms: Callable[[dict], dict] | None = None, mask: bool = True,
+                 storage_options: dict | None = None, cache_bytes: int = DEFAULT_CACHE_BYTES):
         if split not in SPLITS:
             raise UserError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-        if not self.root.is_dir():
-            raise MissingInputError("dataset folder not found", path=self.root,
-                                    fix="build it with `cloudbench build-splits --pairs PAIRS --out DATASET`")
+        if _is_remote(root):
+            self.root: str | Path = str(root).rstrip("/")
+            self.files: LocalFiles | RemoteFiles = RemoteFiles(self.root, storage_options, cache_bytes)
+        else:
+            self.root = Path(str(root).removeprefix("file://"))
+            if not self.root.is_dir():
+                raise MissingInputError("dataset folder not found", path=self.root,
+                                        fix="build it with `cloudbench build-splits --pairs PAIRS --out DATASET`")
+            self.files = LocalFiles(self.root)
         self.split = split
         self.normalize = normalize
-        self.manifest = read_manifest(self.root)
+        self.transforms = transforms
+        self.manifest = self._read_manifest()
         self.band_names: list[str] = list(self.manifest["bands"])
         self.aux_names: list[str] = list(self.manifest["aux_names"])
         self.height_edges_km: list[float] = list(self.manifest["height_edges_km"])
         self.patch_size: int = int(self.manifest["patch_size"])
-        index = pd.read_parquet(self.root / INDEX_NAME, filters=[("split", "==", split)])
+        index = pd.read_parquet(io.BytesIO(self._read(INDEX_NAME)), filters=[("split", "==", split)])
         self.index = index.sort_values("row").reset_index(drop=True)
         self.sample_ids: list[str] = self.index["sample_id"].astype(str).tolist()
         expected = int(self.manifest["splits"][split]["n_samples"])
         if len(self.index) != expected or not np.array_equal(self.index["row"].to_numpy(), np.arange(expected)):
             raise DataError(f"index.parquet has {len(self.index)} rows for split {split!r}, the manifest {expected}",
-                            path=self.root / INDEX_NAME, fix="run `cloudbench verify` and rebuild")
-        self._readers = {name: ShardReader(self.root / f"{split}.zarr" / name) for name in ARRAY_NAMES}
+                            path=self.files.location(INDEX_NAME), fix="run `cloudbench verify` and rebuild")
+        self._readers = {name: ShardReader(files=self.files, name=f"{split}.zarr/{name}") for name in ARRAY_NAMES}
         for name, reader in self._readers.items():
             if reader.shape[0] != expected:
                 raise DataError(f"array {name!r} holds {reader.shape[0]} samples, the manifest {expected}",
                                 path=reader.dir)
-        stats = json.loads((self.root / STATS_NAME).read_text())
+        try:
+            stats = json.loads(self._read(STATS_NAME))
+        except ValueError as exc:
+            raise DataError(f"not valid JSON ({exc})", path=self.files.location(STATS_NAME)) from exc
         self.assembler = ItemAssembler(self.patch_size, len(self.height_edges_km) - 1,
-                                       stats if normalize else None, target_dtype)
+                                       stats if normalize else None, mask)
         self.bytes_read = 0  # stored bytes read by this process (benchmarks)
 
+    def _read(self, rel: str) -> bytes:
+        try:
+            return self.files.read_bytes(rel)
+        except FileNotFoundError as exc:
+            raise DataError(f"{rel} is missing: not a complete cloudbench dataset", path=self.files.location(rel),
+                            fix="rebuild with `cloudbench build-splits`") from exc
+        except OSError as exc:
+            raise DataError(f"not readable ({exc})", path=self.files.location(rel)) from exc
+
+    def _read_manifest(self) -> dict:
+        where = self.files.location(mf.MANIFEST_NAME)
+        try:
+            raw = self.files.read_bytes(mf.MANIFEST_NAME)
+        except FileNotFoundError as exc:
+            if self.files.remote:
+                raise MissingInputError("no cloudbench dataset here (no manifest.json)", path=where,
+                                        fix="check the URL and storage_options, or upload a built DATASET/") from exc
+            raise mf.missing_manifest(where) from exc
+        except OSError as exc:
+            raise DataError(f"manifest is not readable ({exc})", path=where) from exc
+        return mf.parse_manifest(raw, where)
+
     @property
-    def target_dtype(self) -> torch.dtype:
-        return self.assembler.target_dtype
+    def mask(self) -> bool:
+        return self.assembler.mask
+
+    @property
+    def dims(self) -> dict[str, tuple[str, ...]]:
+        """Dimension names of each sample key (per sample: without the leading ``sample``)."""
+        out = {key: self._readers[name].dimension_names[1:] for key, name in SAMPLE_KEYS.items()}
+        if self.mask:
+            out["mask"] = (out["profiles"][-1], *out["image"][-2:])
+        return out
+
+    @property
+    def dimension_names(self) -> dict[str, tuple[str, ...]]:
+        """The stored arrays' Zarr ``dimension_names`` (what ``xarray.open_zarr`` shows), by array name."""
+        return {name: reader.dimension_names for name, reader in self._readers.items()}
 
     def __len__(self) -> int:
         return len(self.sample_ids)
-
-    def read_arrays(self, i: int) -> dict[str, np.ndarray]:
-        """The stored arrays of sample ``i`` as numpy, un-normalised."""
-        out = {}
-        for name, reader in self._readers.items():
-            arr = np.empty((1,) + reader.sample_shape, dtype=reader.dtype)
-            self.bytes_read += reader.read_into([self._check(i)], arr)
-            out[name] = arr[0]
-        return out
 
     def _check(self, i: int) -> int:
         i = int(i)
@@ -227,42 +329,45 @@ class CloudbenchDataset(Dataset):
             raise IndexError(f"index {i} out of range for {len(self)} samples of split {self.split!r}")
         return i
 
+    def _prefetch(self, indices: list[int] | np.ndarray) -> None:
+        """A remote store fetches the shards of ``indices`` it does not hold, all at once; a local one reads in place."""
+        if self.files.remote:
+            self.files.prefetch([rel for reader in self._readers.values() for rel in reader.shard_files(indices)])
+
+    def read_arrays(self, i: int) -> dict[str, np.ndarray]:
+        """The stored arrays of sample ``i`` as numpy, by array name, un-normalised."""
+        i = self._check(i)
+        self._prefetch([i])
+        out = {}
+        for name, reader in self._readers.items():
+            arr = np.empty((1,) + reader.sample_shape, dtype=reader.dtype)
+            self.bytes_read += reader.read_into([i], arr)
+            out[name] = arr[0]
+        return out
+
     def read_batch(self, indices: list[int] | np.ndarray) -> dict[str, Any]:
         """Samples ``indices`` as one batch dict of (B, ...) tensors plus ``sample_id`` (a list)."""
         idx = np.array([self._check(i) for i in np.asarray(indices).reshape(-1).tolist()], dtype=np.int64)
         b_n = len(idx)
-        x_reader, aux_reader = self._readers["x"], self._readers["aux"]
-        x = new_tensor((b_n,) + x_reader.sample_shape, torch.float32)
-        aux = new_tensor((b_n,) + aux_reader.sample_shape, torch.float32)
-        self.bytes_read += x_reader.read_into(idx, x.numpy()) + aux_reader.read_into(idx, aux.numpy())
-        labels = {}
-        for name in ("track_rows", "track_cols", "profiles", "n_track"):
-            reader = self._readers[name]
-            labels[name] = np.empty((b_n,) + reader.sample_shape, dtype=reader.dtype)
-            self.bytes_read += reader.read_into(idx, labels[name])
-        return self.assembler.batch(x, aux, labels["profiles"], labels["track_rows"], labels["track_cols"],
-                                    labels["n_track"], [self.sample_ids[i] for i in idx])
+        self._prefetch(idx)
+        arrays = {}
+        for name, reader in self._readers.items():
+            tensor = new_tensor((b_n,) + reader.sample_shape, _TORCH_DTYPES[reader.dtype])
+            self.bytes_read += reader.read_into(idx, tensor.numpy())
+            arrays[name] = tensor
+        return self.assembler.batch(arrays["x"], arrays["aux"], arrays["profiles"], arrays["track_rows"],
+                                    arrays["track_cols"], arrays["n_track"], [self.sample_ids[i] for i in idx])
 
     def __getitem__(self, i: int) -> dict:
-        batch = self.read_batch([i])
-        return {"x": batch["x"][0], "aux": batch["aux"][0], "target": batch["target"][0],
-                "sample_id": batch["sample_id"][0]}
+        sample = dict(SampleBatch(self.read_batch([i]))[0])
+        return self.transforms(sample) if self.transforms is not None else sample
 
-    def __getitems__(self, indices: list[int]) -> SampleBatch:
-        """A DataLoader batch read at once; see ``collate`` to use it without a copy."""
-        return SampleBatch(self.read_batch(indices))
-
-    @staticmethod
-    def collate(samples: list[dict]) -> dict:
-        """``collate_fn`` for a DataLoader: the batch of ``__getitems__`` as it is, else ``default_collate``.
-
-        Gives the same batch as ``default_collate`` (a test checks it), minus stacking the items
-        into new tensors: for 32 int64 targets of 80 x 64 x 64 that copy is 84 MB.
-        """
-        batch = getattr(samples, "batch", None)
-        if batch is not None and len(samples) == len(batch["sample_id"]):
-            return batch
-        return default_collate(list(samples))
+    def __getitems__(self, indices: list[int]) -> list[dict]:
+        """A DataLoader batch read at once; ``default_collate`` then uses it without a copy."""
+        items = SampleBatch(self.read_batch(indices))
+        if self.transforms is None:
+            return items
+        return [self.transforms(dict(item)) for item in items]
 
     def class_counts(self) -> np.ndarray:
         """Voxel counts per class (clear, ice, mixed, water) of the train split, for loss weights."""

@@ -65,12 +65,25 @@ def read_manifest(root: str | Path) -> dict:
     """
     path = Path(root) / MANIFEST_NAME
     if not path.exists():
-        raise DataError("manifest.json is missing: not a complete cloudbench dataset", path=path,
-                        fix="rebuild with `cloudbench build-splits`")
+        raise missing_manifest(path)
     try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DataError(f"manifest is not valid JSON ({exc})", path=path) from exc
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"manifest is not readable ({exc})", path=path) from exc
+    return parse_manifest(raw, path)
+
+
+def missing_manifest(where: str | Path) -> DataError:
+    return DataError("manifest.json is missing: not a complete cloudbench dataset", path=where,
+                     fix="rebuild with `cloudbench build-splits`")
+
+
+def parse_manifest(raw: bytes | str, where: str | Path) -> dict:
+    """The manifest document from its bytes (read from a folder or an object store); DataError names ``where``."""
+    try:
+        doc = json.loads(raw)
+    except ValueError as exc:
+        raise DataError(f"manifest is not valid JSON ({exc})", path=where) from exc
     if not isinstance(doc, dict):
-        raise DataError("manifest is not a JSON object", path=path)
+        raise DataError("manifest is not a JSON object", path=where)
     return doc

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from cloudbench.collocate.sample_schema import ARRAY_NAMES
 from cloudbench.errors import DataError, MissingInputError
 
-ARRAY_NAMES = ("x", "aux", "track_rows", "track_cols", "profiles", "n_track")
-"""The per-sample arrays of a PAIRS job (and of a DATASET split), in storage order."""
+__all__ = ["ARRAY_NAMES", "CONFIG_KEYS", "SAMPLE_COLUMNS", "Pairs", "open_pairs", "pairs_job_exists", "read_ledger"]
 
 SAMPLE_COLUMNS = (
     "sample_id", "job_id", "row", "granule_id", "label_product", "product_version", "imager_files",

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import zarr
 
 from cloudbench import config as cfg
+from cloudbench.collocate.pairs_store import JobArrays, write_job_group
 
 AHI_BANDS = tuple(f"B{i:02d}" for i in range(1, 17))
 VIS_BANDS = 6  # AHI B01-B06 are reflectances (%), B07-B16 brightness temperatures (K)
@@ -121,14 +121,12 @@ def _write_job(root: Path, job_id: str, day: date, hour: int, n: int, *, seed: i
     final = root / "jobs" / f"{job_id}.zarr"
     tmp = root / "jobs" / f".{job_id}.zarr.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
-    group.attrs.update({
-        "job_id": job_id, "bands": list(bands), "aux_names": list(cfg.AUX_NAMES), "patch_size": p,
+    attrs = {
+        "bands": list(bands), "aux_names": list(cfg.AUX_NAMES), "patch_size": p,
         "height_edges_km": [float(e) for e in edges_km], "label_product": "2B-CLDCLASS-LIDAR", "platform": platform,
-    })  # fmt: skip
-    for name, arr in (("x", x), ("aux", aux), ("track_rows", track_rows), ("track_cols", track_cols),
-                      ("profiles", profiles), ("n_track", n_track)):
-        group.create_array(name, data=arr, chunks=(1,) + arr.shape[1:])
+    }  # fmt: skip
+    write_job_group(tmp, job_id, JobArrays(x, aux, track_rows, track_cols, profiles, n_track),
+                    frame["sample_id"].tolist(), attrs)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     sample_path = root / "samples" / f"{job_id}.parquet"

@@ -183,6 +183,17 @@ def parse_imager_file(name: str) -> tuple[ImagerProduct, ImagerFile] | None:
     return None
 
 
+def find_band(name: str):
+    """The band ``name`` of the first imager product that has it (None: no imager has it).
+
+    For describing stored bands (units, wavelength) when only their names are at hand.
+    """
+    for product in imager_products().values():
+        if name in product.bands:
+            return product.bands[name]
+    return None
+
+
 # --- queries: labels ---------------------------------------------------------------------------------
 def label_products() -> dict[str, LabelProduct]:
     _ensure_loaded()
@@ -217,6 +228,7 @@ __all__ = [
     "BUILTIN_LABELS",
     "IMAGER_GROUP",
     "LABEL_GROUP",
+    "find_band",
     "imager_choices",
     "imager_for_platform",
     "imager_for_position",

@@ -31,6 +31,7 @@ from cloudbench.config import (
     WATER,
 )
 from cloudbench.errors import UserError
+from cloudbench.train.targets import TrackTargets
 
 WINDOW_TARGETS_UM = (11.2, 10.35)
 """The cleaner IR window first (least water vapour absorption), then the 10.4 um one."""
@@ -86,7 +87,7 @@ class MajorityClassPredictor:
     def fit(self, batches: Iterable[dict]) -> MajorityClassPredictor:
         counts = np.zeros((self.levels, NUM_CLASSES), dtype=np.int64)
         for batch in batches:
-            t = batch["target"].numpy()
+            t = TrackTargets.from_batch(batch).columns().numpy()  # (N, Z, 1, 1)
             for c in range(NUM_CLASSES):
                 counts[:, c] += (t == c).sum(axis=(0, 2, 3))
         self.per_level = counts.argmax(axis=1)
@@ -133,11 +134,12 @@ class BrightnessTemperaturePredictor:
         grid = [(t, d) for t in BT_THRESHOLDS_K for d in DEPTHS_KM]
         cms = np.zeros((len(grid), NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
         for batch in batches:
-            bt = batch["x"][:, self.band].float()
-            target = batch["target"]
+            bt = batch["image"][:, self.band].float()
+            targets = TrackTargets.from_batch(batch)
+            target = targets.columns()
             keep = target != UNLABELED
             for g, (t, d) in enumerate(grid):
-                pred = self._predict(bt, t, d)
+                pred = targets.take(self._predict(bt, t, d))
                 code = target[keep] * NUM_CLASSES + pred[keep]
                 cms[g] += torch.bincount(code, minlength=NUM_CLASSES**2).view(NUM_CLASSES, NUM_CLASSES).numpy()
         scores = [metrics_from_confusion(cm)["macro_all"]["f1"] or 0.0 for cm in cms]

@@ -18,17 +18,20 @@ def open_split(root: str | Path, split: str, normalize: bool = True) -> Dataset:
     """The loader's dataset for one split of DATASET/ (UserError if the folder or split is missing)."""
     from cloudbench.dataset.loader import CloudbenchDataset
 
-    root = Path(root)
-    if not (root / "manifest.json").exists():
+    if "://" in str(root):  # an fsspec URL: the loader reads it and names what is missing
+        root_ref: str | Path = str(root)
+    else:
+        root_ref = Path(root)
+    if isinstance(root_ref, Path) and not (root_ref / "manifest.json").exists():
         raise MissingInputError(
-            "not a cloudbench dataset (no manifest.json)", path=root, fix="build one with `cloudbench build-splits`"
+            "not a cloudbench dataset (no manifest.json)", path=root_ref, fix="build one with `cloudbench build-splits`"
         )
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}", fix=f"use one of {', '.join(SPLITS)}")
-    # uint8 targets: 8 times fewer bytes per batch than int64; the loss and metrics widen on the device
-    ds = CloudbenchDataset(root, split, normalize=normalize, target_dtype=torch.uint8)
+    # the default sparse track targets: the loss and metrics index the output at the track, on the device
+    ds = CloudbenchDataset(root_ref, split, normalize=normalize, mask=False)  # the loss indexes the track
     if len(ds) == 0:
-        raise UserError(f"split {split!r} has no samples", path=root, fix="build the dataset from more days")
+        raise UserError(f"split {split!r} has no samples", path=root_ref, fix="build the dataset from more days")
     return ds
 
 
@@ -88,7 +91,6 @@ def make_loader(
         generator=generator,
         worker_init_fn=seed_worker,
         pin_memory=pin_memory,
-        collate_fn=getattr(ds, "collate", None),  # the loader's zero-copy batch collate, where it has one
         persistent_workers=False,
         drop_last=False,
     )

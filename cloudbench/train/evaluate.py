@@ -20,6 +20,7 @@ from cloudbench.progress import progress_bar
 from cloudbench.train.data import make_loader
 from cloudbench.train.device import autocast_for
 from cloudbench.train.metrics import ConfusionAccumulator
+from cloudbench.train.targets import TrackTargets
 
 SplitProvider = Callable[[str, bool], Any]  # (split, normalize) -> dataset
 MIN_CURTAIN_COLUMNS = 4
@@ -77,17 +78,17 @@ def evaluate_model(
     kept: list[dict[str, Any]] = []
     bar = None if progress is None else progress_bar(len(loader), "evaluate", "batch", enabled=progress)
     for batch in loader:
-        x = batch["x"].to(device)
+        x = batch["image"].to(device)
         aux = batch["aux"].to(device)
-        target = batch["target"].to(device)
+        targets = TrackTargets.from_batch(batch, device)
         with autocast_for(device):
             logits = model(x, aux)
-        pred = logits.float().argmax(dim=1)
-        acc.update(pred, target)
+        acc.update(targets.take(logits).float().argmax(dim=1), targets.columns())  # labelled pixels only
         if loss_fn is not None:
-            loss_sum += float(loss_fn(logits, target)["loss"]) * x.shape[0]
+            loss_sum += float(loss_fn(logits, targets)["loss"]) * x.shape[0]
         n += x.shape[0]
-        _collect_curtains(kept, curtains, batch["sample_id"], target, pred)
+        if len(kept) < curtains:
+            _collect_curtains(kept, curtains, batch["sample_id"], targets.dense(), logits.float().argmax(dim=1))
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -113,11 +114,12 @@ def _collect_curtains(kept: list, wanted: int, ids: list[str], target: torch.Ten
 
 @torch.no_grad()
 def evaluate_predictor(predictor: Any, raw_ds: Any, *, batch_size: int = 16) -> dict[str, Any]:
-    """Metrics of a reference predictor (``predict(x_raw) -> classes``) on un-normalised data."""
+    """Metrics of a reference predictor (``predict(image_raw) -> classes``) on un-normalised data."""
     levels = len(raw_ds.height_edges_km) - 1
     acc = ConfusionAccumulator(raw_ds.num_classes, levels)
     for batch in make_loader(raw_ds, batch_size, shuffle=False, seed=0):
-        acc.update(predictor.predict(batch["x"]), batch["target"])
+        targets = TrackTargets.from_batch(batch)
+        acc.update(targets.take(predictor.predict(batch["image"])), targets.columns())
     return acc.compute(_centres(raw_ds.height_edges_km))
 
 

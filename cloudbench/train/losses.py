@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cloudbench.config import UNLABELED
+from cloudbench.train.targets import TrackTargets
 
 MIN_WEIGHT, MAX_WEIGHT = 0.05, 20.0  # keep a class with a handful of voxels from dominating
 
@@ -52,8 +53,11 @@ class SparsePhaseLoss(nn.Module):
         self.dice_weight = dice_weight
         self.eps = eps
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``logits`` (B, K, Z, H, W), ``target`` (B, Z, H, W) with UNLABELED where unknown."""
+    def forward(self, logits: torch.Tensor, target: torch.Tensor | TrackTargets) -> dict[str, torch.Tensor]:
+        """``logits`` (B, K, Z, H, W); ``target`` the batch's ``TrackTargets`` (the loss then indexes the
+        logits at the labelled pixels only) or a dense (B, Z, H, W) target with UNLABELED where unknown."""
+        if isinstance(target, TrackTargets):
+            logits, target = target.take(logits), target.columns()
         logits = logits.float()
         k = logits.shape[1]
         labeled = target != UNLABELED

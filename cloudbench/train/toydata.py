@@ -4,7 +4,8 @@ It exists for unit tests of the trainer and for the training benchmark: it needs
 pipeline, and its physics is the same as the synthetic archive's in spirit (cloud-top temperature sets
 the 11 um brightness temperature, temperature sets the phase, the lidar goes blind below optical depth
 3), so a model that learns here has learnt something physical. Items are the loader's dicts:
-``x`` (C, P, P), ``aux`` (A, P, P), ``target`` (Z, P, P) int64 with 255 off-track, ``sample_id``.
+``image`` (C, P, P), ``aux`` (A, P, P), the track arrays ``track_rows``, ``track_cols`` (L,),
+``profiles`` (L, Z) with 255 where unlabeled and ``n_track``, and ``sample_id``.
 """
 
 from __future__ import annotations
@@ -126,10 +127,20 @@ def make_sample(rng: np.random.Generator, p: int, edges_km: np.ndarray) -> dict[
     rows = np.round(p / 2 + t * np.cos(angle)).astype(int)
     cols = np.round(p / 2 + t * np.sin(angle) + rng.uniform(-p / 6, p / 6)).astype(int)
     ok = (rows >= 0) & (rows < p) & (cols >= 0) & (cols < p)
+    rows, cols = rows[ok], cols[ok]
+    first = np.sort(np.unique(rows * p + cols, return_index=True)[1])  # each pixel once, in track order
+    rows, cols = rows[first], cols[first]
     on_track = np.zeros((p, p), bool)
-    on_track[rows[ok], cols[ok]] = True
+    on_track[rows, cols] = True
     target = np.where(on_track[None] & labeled_depth, truth, UNLABELED).astype(np.uint8)
-    return {"x": bands, "aux": aux, "target": target, "truth": truth}
+    max_track = 4 * p  # the track's sample points: more than it can have distinct pixels
+    n = len(rows)
+    track_rows = np.full(max_track, -1, np.int16)
+    track_cols = np.full(max_track, -1, np.int16)
+    profiles = np.full((max_track, z), UNLABELED, np.uint8)
+    track_rows[:n], track_cols[:n], profiles[:n] = rows, cols, target[:, rows, cols].T
+    return {"image": bands, "aux": aux, "mask": target, "truth": truth, "track_rows": track_rows,
+            "track_cols": track_cols, "profiles": profiles, "n_track": np.int16(n)}
 
 
 class ToyPhaseDataset(Dataset):
@@ -149,9 +160,10 @@ class ToyPhaseDataset(Dataset):
         rng = np.random.default_rng(seed)
         edges = np.linspace(0.0, top_km, levels + 1)
         samples = [make_sample(rng, patch_size, edges) for _ in range(n)]
-        self.raw_x = np.stack([s["x"] for s in samples])
+        self.raw_x = np.stack([s["image"] for s in samples])
         self.raw_aux = np.stack([s["aux"] for s in samples])
-        self.targets = np.stack([s["target"] for s in samples])
+        self.targets = np.stack([s["mask"] for s in samples])
+        self.track = {k: np.stack([s[k] for s in samples]) for k in ("track_rows", "track_cols", "profiles", "n_track")}
         self.split = split
         self.band_names = list(TOY_BANDS)
         self.aux_names = list(AUX_NAMES)
@@ -193,9 +205,9 @@ class ToyPhaseDataset(Dataset):
             x = (x - s["x_mean"][:, None, None]) / s["x_std"][:, None, None]
             aux = (aux - s["aux_mean"][:, None, None]) / s["aux_std"][:, None, None]
         return {
-            "x": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
+            "image": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
             "aux": torch.from_numpy(np.ascontiguousarray(aux, dtype=np.float32)),
-            "target": torch.from_numpy(self.targets[i].astype(np.int64)),
+            **{k: torch.as_tensor(v[i]) for k, v in self.track.items()},
             "sample_id": self.sample_ids[i],
         }
 

@@ -28,6 +28,7 @@ from cloudbench.train.data import describe, make_loader
 from cloudbench.train.device import autocast_for, resolve_device
 from cloudbench.train.evaluate import evaluate_model
 from cloudbench.train.losses import SparsePhaseLoss, class_weights
+from cloudbench.train.targets import TrackTargets
 
 CHECKPOINT_FORMAT = "cloudbench-checkpoint-1"
 EARLY_STOP_METRIC = "macro_all.f1"  # validation macro F1 over all four classes
@@ -233,13 +234,13 @@ class Trainer:
                 batch = next(it)
             except StopIteration:
                 break
-            x = batch["x"].to(self.device, non_blocking=True)
+            x = batch["image"].to(self.device, non_blocking=True)
             aux = batch["aux"].to(self.device, non_blocking=True)
-            target = batch["target"].to(self.device, non_blocking=True)
+            targets = TrackTargets.from_batch(batch, self.device, non_blocking=True)  # widened on the device
             t1 = time.perf_counter()
             with autocast_for(self.device):
                 logits = self.model(x, aux)
-            losses = self.loss_fn(logits, target)
+            losses = self.loss_fn(logits, targets)
             self.optimizer.zero_grad(set_to_none=True)
             losses["loss"].backward()
             if cfg.grad_clip:

@@ -104,3 +104,28 @@ def test_driver_resumes_without_redoing_finished_jobs(tmp_path):
     assert report["skipped"] == [{"job_id": "bad", "file": "bad.hdf", "reason": "truncated HDF4"}]
     assert "bad.hdf: truncated HDF4" in render_text(report)
     json.dumps(report)
+
+
+def test_job_store_carries_names_units_and_coordinates_for_xarray(tmp_path):
+    import xarray as xr
+
+    from cloudbench.collocate.sample_schema import AUX_CHANNELS, DIMENSIONS
+    from cloudbench.config import AUX_NAMES
+    from cloudbench.sensors.registry import imager_products
+
+    assert set(AUX_NAMES) <= set(AUX_CHANNELS)  # every aux channel has its units and CF name
+    assert all(b.kind in ("vis", "ir") for p in imager_products().values() for b in p.bands.values())
+    arrays = _arrays(3)
+    table = _table("g1", 3).iloc[[2, 0, 1]]  # rows out of order: sample_id must still follow the rows
+    attrs = {"bands": ["B13", "C02"], "aux_names": list(AUX_NAMES), "patch_size": 4, "height_edges_km": [0, 1, 2, 3.5]}
+    write_job(tmp_path, "g1", arrays, table, attrs)
+    ds = xr.open_zarr(tmp_path / "jobs" / "g1.zarr")
+    for name, dims in DIMENSIONS.items():
+        assert ds[name].dims == dims
+    np.testing.assert_array_equal(ds["x"].values, arrays.x)
+    np.testing.assert_array_equal(ds["profiles"].values, arrays.profiles)  # 255 stays 255, still uint8
+    assert ds["sample_id"].values.tolist() == ["g1-00000", "g1-00001", "g1-00002"]
+    assert ds["band_units"].values.tolist() == ["K", "%"] and "units" not in ds["x"].attrs
+    assert ds["aux_units"].values.tolist() == ["degree", "degree", "degrees_north", "degrees_east"]
+    np.testing.assert_allclose(ds["height"].values, [0.5, 1.5, 2.75])
+    assert ds["height"].attrs["units"] == "km" and ds["track_rows"].attrs["valid_max"] == 3

@@ -37,7 +37,7 @@ def test_bt_rule_fit_finds_the_generating_depth():
     x[:, 13, :, 1] = 290.0 - 6.5 * 2.6  # a water cloud with its top at 2.6 km, 2 km deep
     target[:, :, :, 1] = CLEAR
     target[:, 1:3, :, 1] = WATER
-    p.fit([{"x": x, "target": target}])
+    p.fit([{"image": x, "mask": target}])
     assert p.depth_km == 2.0
     pred = p.predict(x)
     keep = target != UNLABELED
@@ -53,6 +53,6 @@ def test_majority_per_level():
     target = torch.full((2, 3, 2, 2), CLEAR)
     target[:, 0] = WATER
     target[0, 2] = UNLABELED
-    p = MajorityClassPredictor(3).fit([{"x": torch.zeros(2, 1, 2, 2), "target": target}])
+    p = MajorityClassPredictor(3).fit([{"image": torch.zeros(2, 1, 2, 2), "mask": target}])
     pred = p.predict(torch.zeros(1, 1, 2, 2))
     assert pred[0, :, 0, 0].tolist() == [WATER, CLEAR, CLEAR]
