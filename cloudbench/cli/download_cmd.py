@@ -44,7 +44,7 @@ def _size(n: int | None) -> str:
 @click.option("--dry-run", is_flag=True, help="Print the plan; fetch only the label granules the plan needs.")
 @click.option("--source-root", default=None, help="fsspec URL of a mirror in the archive layout (all products).")
 @click.option("--max-dt", default=MAX_DT_S, show_default=True, type=float, help="Imager line time tolerance (s).")
-@click.option("--bands", default=None, help="Imager bands, e.g. B13,B14 or C13 (default: all 16).")
+@click.option("--bands", default=None, help="Imager bands, e.g. B13,B14 (AHI), C13 (ABI), IR_108,IR_120 (SEVIRI); default: all.")
 @click.option("--workers", default=8, show_default=True, type=click.IntRange(1, 64), help="Parallel downloads.")
 @click.option("--s3-endpoint", default=None, help="S3 endpoint URL holding the noaa-* buckets.")
 @click.option("--cmr-url", default=CMR_URL, show_default=True, help="CMR search endpoint root.")
