@@ -141,8 +141,7 @@ class LocalDataStore:
         return int(self._server.server_address[1])
 
     def start(self, port: int = 0) -> LocalDataStore:
-        self._server = ThreadingHTTPServer((LOOPBACK, port), _make_handler(self))
-        self._server.daemon_threads = True
+        self._server = _HttpServer((LOOPBACK, port), _make_handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="local-datastore",
                                         daemon=True)
         self._thread.start()
@@ -250,6 +249,20 @@ def _osdd() -> bytes:
             '<ShortName>Data Store</ShortName>'
             f'<Url type="application/json" template="os?format=json">{fixed}{params}</Url>'
             '</OpenSearchDescription>').encode()
+
+
+class _HttpServer(ThreadingHTTPServer):
+    """Quiet about clients that hang up (a size probe reads one byte and closes; a killed download)."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("datastore: %s hung up", client_address)
+            return
+        super().handle_error(request, client_address)
 
 
 def _make_handler(server: LocalDataStore):
