@@ -437,10 +437,11 @@ def run_demo(
             stages.say(f"reusing the complete synthetic archive in {source}")
 
     with contextlib.ExitStack() as servers:  # the servers stop when this block ends, however it ends
-        with stages.stage("serve", f"{source} on loopback: S3, CMR-style HTTP, SFTP and STAC servers"):
+        with stages.stage("serve", f"{source} on loopback: S3, CMR-style HTTP, SFTP, STAC and Data Store servers"):
             endpoints = servers.enter_context(serve_archive(source))
             stages.say(f"S3 (NOAA buckets) {endpoints.s3_endpoint}, CMR/ASDC {endpoints.cmr_url}, "
-                       f"SFTP (CloudSat DPC) {endpoints.dpc_host}:{endpoints.dpc_port}, STAC (ESA MAAP) {endpoints.maap_url}; "
+                       f"SFTP (CloudSat DPC) {endpoints.dpc_host}:{endpoints.dpc_port}, STAC (ESA MAAP) {endpoints.maap_url}, "
+                       f"EUMETSAT Data Store {endpoints.datastore_url}; "
                        f"logins in {', '.join(endpoints.env())}")
         if on_servers is not None:
             on_servers(endpoints)

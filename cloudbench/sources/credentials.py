@@ -5,7 +5,8 @@ Earthdata (ASDC, CALIPSO): EARTHDATA_TOKEN, else EARTHDATA_USERNAME + EARTHDATA_
 ``--dpc-user`` or CLOUDSAT_DPC_USERNAME; an SSH private key from ``--dpc-key`` or CLOUDSAT_DPC_KEY if
 one is given, else the password from CLOUDSAT_DPC_PASSWORD, the DPC host's entry of ~/.netrc, or a
 hidden prompt when a person is at the terminal. A password is never a
-command-line option: those end up in shell history and in every user's ``ps`` listing. Secrets live in
+command-line option: those end up in shell history and in every user's ``ps`` listing. EUMETSAT Data
+Store (Meteosat): EUMETSAT_CONSUMER_KEY + EUMETSAT_CONSUMER_SECRET. Secrets live in
 ``Secret`` objects whose repr and str are masked, so a log line, an error message or a traceback cannot
 carry them.
 """
@@ -31,6 +32,14 @@ EARTHDATA_FIX = (
     f"'machine {EARTHDATA_LOGIN_HOST} login YOUR_USER password YOUR_PASSWORD' to ~/.netrc (chmod 600); "
     "register at https://urs.earthdata.nasa.gov/users/new; CALIPSO files also need the 'LARC ASDC' "
     "application approved in your profile (Applications > Authorized Apps)"
+)
+EUMETSAT_KEY_ENV = "EUMETSAT_CONSUMER_KEY"
+EUMETSAT_SECRET_ENV = "EUMETSAT_CONSUMER_SECRET"
+EUMETSAT_API_KEYS_PAGE = "https://api.eumetsat.int/api-key/"
+EUMETSAT_FIX = (
+    f"set {EUMETSAT_KEY_ENV} and {EUMETSAT_SECRET_ENV} to the consumer key and consumer secret shown on the "
+    f"EUMETSAT Data Store's API key page, {EUMETSAT_API_KEYS_PAGE} (sign in with your EUMETSAT Earth "
+    "Observation Portal account; registration is free)"
 )
 
 
@@ -83,6 +92,14 @@ class EarthdataCredentials:
             session.headers["Authorization"] = f"Bearer {self.token.reveal()}"
         else:
             session.auth = (self.username or "", self.password.reveal() if self.password else "")
+
+
+@dataclass(frozen=True)
+class EumetsatCredentials:
+    """A Data Store consumer key and secret (the pair eumdac trades for an access token)."""
+
+    key: str
+    secret: Secret
 
 
 @dataclass(frozen=True)
@@ -176,3 +193,18 @@ def dpc_credentials(
             return SftpCredentials(user, Secret(typed), "prompt")
     missing = "password" if user else "user and password"
     raise CredentialsError(f"no CloudSat DPC {missing} found (needed for 2B-CLDCLASS-LIDAR)", fix=fix)
+
+
+def eumetsat_credentials(key: str | None = None, secret: str | None = None,
+                         env: Mapping[str, str] | None = None) -> EumetsatCredentials:
+    """The Data Store consumer key and secret from arguments, else the environment; CredentialsError if missing."""
+    env = os.environ if env is None else env
+    key = (key or env.get(EUMETSAT_KEY_ENV, "")).strip()
+    secret = (secret or env.get(EUMETSAT_SECRET_ENV, "")).strip()
+    if not key or not secret:
+        missing = [n for n, v in ((EUMETSAT_KEY_ENV, key), (EUMETSAT_SECRET_ENV, secret)) if not v]
+        raise CredentialsError(
+            f"no EUMETSAT Data Store credentials: {' and '.join(missing)} not set (needed for Meteosat imagery)",
+            fix=EUMETSAT_FIX,
+        )
+    return EumetsatCredentials(key, Secret(secret))

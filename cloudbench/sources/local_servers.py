@@ -1,5 +1,6 @@
 """Real archive servers on loopback: S3 (moto), a CMR-style search + login-protected HTTPS-like file
-server, and SFTP (paramiko), each holding a synthetic archive in the real archive's layout.
+server, and SFTP (paramiko), each holding a synthetic archive in the real archive's layout (and the
+EUMETSAT Data Store, :mod:`cloudbench.sources.local_datastore`, for Meteosat files).
 
 The offline demo and the download tests run the real network code against these, so each server
 speaks the real protocol (S3 REST, HTTP with Range and 401s, SSH/SFTP with password login). Each
@@ -7,7 +8,7 @@ has fault knobs (drop the connection mid-file, answer 500, serve corrupt bytes, 
 fetcher's resume, retry and verification paths run against real sockets.
 
 To serve a whole ARCHIVE/ folder (for instance one written by ``cloudbench.synthetic.write_archive``)
-through all three at once, use :func:`serve_archive`; it stops every server on the way out, also on
+through all of them at once, use :func:`serve_archive`; it stops every server on the way out, also on
 Ctrl-C::
 
     with serve_archive("ARCHIVE") as ep:
@@ -696,16 +697,26 @@ class ArchiveEndpoints:
     granules: tuple[str, ...] = ()  # ARCHIVE/-relative VFM files published in the CMR-style search
     frames: tuple[str, ...] = ()  # ARCHIVE/-relative EarthCARE files published in the STAC search
     ports: tuple[int, ...] = ()  # every loopback port the servers listen on
+    datastore_url: str = ""  # the loopback EUMETSAT Data Store (Meteosat files)
+    eumetsat_key: str = ""
+    eumetsat_secret: str = field(default="", repr=False)
+    datastore_files: tuple[str, ...] = ()  # ARCHIVE/-relative files published in the Data Store
 
     def download_args(self) -> list[str]:
-        return ["--s3-endpoint", self.s3_endpoint, "--cmr-url", self.cmr_url,
+        return ["--s3-endpoint", self.s3_endpoint, "--cmr-url", self.cmr_url, "--datastore-url", self.datastore_url,
                 "--dpc-host", self.dpc_host, "--dpc-port", str(self.dpc_port), "--maap-url", self.maap_url]
 
     def env(self) -> dict[str, str]:
-        from cloudbench.sources.credentials import DPC_PASSWORD_ENV, DPC_USER_ENV
+        from cloudbench.sources.credentials import (
+            DPC_PASSWORD_ENV,
+            DPC_USER_ENV,
+            EUMETSAT_KEY_ENV,
+            EUMETSAT_SECRET_ENV,
+        )
         from cloudbench.sources.maap_stac import MAAP_TOKEN_ENV
 
         return {"EARTHDATA_TOKEN": self.earthdata_token, DPC_USER_ENV: self.dpc_user, DPC_PASSWORD_ENV: self.dpc_password,
+                EUMETSAT_KEY_ENV: self.eumetsat_key, EUMETSAT_SECRET_ENV: self.eumetsat_secret,
                 MAAP_TOKEN_ENV: self.maap_token}
 
     def source_options(self):
@@ -715,7 +726,8 @@ class ArchiveEndpoints:
         return SourceOptions(s3_endpoint=self.s3_endpoint, cmr_url=self.cmr_url, dpc_host=self.dpc_host,
                              dpc_port=self.dpc_port, dpc_user=self.dpc_user, dpc_password=self.dpc_password,
                              earthdata_token=self.earthdata_token, maap_stac_url=self.maap_url,
-                             maap_token=self.maap_token)
+                             maap_token=self.maap_token, datastore_url=self.datastore_url,
+                             eumetsat_key=self.eumetsat_key, eumetsat_secret=self.eumetsat_secret)
 
 
 def publish_vfm_granules(server: ArchiveHttpServer, archive: str | Path) -> list[str]:
@@ -757,7 +769,9 @@ def serve_archive(archive: str | Path, *, token: str = DEMO_TOKEN, dpc_user: str
     - CALIPSO VFM files are found through a CMR-style search and fetched with the Earthdata token
       (401 without it);
     - ``cloudsat/`` is the ``Data/`` folder of an SFTP server that takes ``dpc_user``/``dpc_password``;
-    - EarthCARE frames are found through a STAC search (as ESA MAAP's) and fetched with a bearer token.
+    - EarthCARE frames are found through a STAC search (as ESA MAAP's) and fetched with a bearer token;
+    - Meteosat files (``meteosat8/``...) are products of a loopback EUMETSAT Data Store that takes
+      the consumer key and secret of :mod:`cloudbench.sources.local_datastore`.
 
     Every server stops when the block exits, whether it ends, raises or is interrupted (Ctrl-C):
     their ports are closed afterwards. The uploaded objects stay in moto's in-process store.
@@ -774,15 +788,20 @@ def serve_archive(archive: str | Path, *, token: str = DEMO_TOKEN, dpc_user: str
         granules = publish_vfm_granules(http, archive)
         sftp = stack.enter_context(SftpServer(archive / "cloudsat", dpc_user, dpc_password,
                                              mounts={"Data": archive / "cloudsat"}))
+        from cloudbench.sources.local_datastore import LocalDataStore, publish_archive
         from cloudbench.sources.local_stac import StacArchiveServer
 
         stac = stack.enter_context(StacArchiveServer(token=maap_token))
         frames = stac.publish_archive(archive)
+        datastore = stack.enter_context(LocalDataStore())
+        published = publish_archive(datastore, archive)
         http_port = int(http.url.rsplit(":", 1)[1])
         stac_port = int(stac.url.rsplit(":", 1)[1])
         yield ArchiveEndpoints(
             s3_endpoint=s3.endpoint, cmr_url=http.url, dpc_host=sftp.host, dpc_port=sftp.port,
             earthdata_token=token, dpc_user=dpc_user, dpc_password=dpc_password, maap_url=stac.url,
             maap_token=maap_token, uploaded=tuple(uploaded), granules=tuple(granules), frames=tuple(frames),
-            ports=(s3.port, http_port, sftp.port, stac_port),
+            ports=(s3.port, http_port, sftp.port, stac_port, datastore.port),
+            datastore_url=datastore.url, eumetsat_key=datastore.key, eumetsat_secret=datastore.secret,
+            datastore_files=tuple(published),
         )

@@ -55,7 +55,7 @@ def test_sigint_stops_servers_and_process(small_source, tmp_path):
                 ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", line)]
                 break
         assert "reusing the complete synthetic archive" in "".join(seen)
-        assert len(ports) == 4, "".join(seen)
+        assert len(ports) == 5, "".join(seen)
         assert all(port_open(p) for p in ports[:2])  # S3 and HTTP (a bare probe of SFTP makes paramiko log)
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=60)
@@ -81,7 +81,7 @@ def test_interrupt_in_process_closes_ports(small_source, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         run_demo(out, days=3, bands=("B05", "B13", "B14"), epochs=1, progress=False, on_servers=interrupt)
-    assert len(seen["ports"]) == 4
+    assert len(seen["ports"]) == 5
     assert not any(port_open(p) for p in seen["ports"])
 
 
