@@ -96,6 +96,7 @@ REGIONS: dict[str, Region] = {
     "himawari": Region(70.7, -70.0, -149.3, 70.0, name="himawari", imager="himawari"),
     "goes-east": Region(-145.2, -70.0, -5.2, 70.0, name="goes-east", imager="goes-east"),
     "goes-west": Region(152.8, -70.0, -67.2, 70.0, name="goes-west", imager="goes-west"),
+    "fci": Region(-70.0, -70.0, 70.0, 70.0, name="fci", imager="fci"),
 }
 
 

@@ -243,6 +243,16 @@ class ImagerProduct(abc.ABC):
         """
         return header.line_times
 
+    def pixel_times(self, path: str | Path, band: str, header: UnitHeader) -> np.ndarray | None:
+        """Per-pixel times of one file (native rows x columns of ``band``, datetime64[ns], NaT where
+        unknown) for products whose pixels of one line are seen at different times (FCI).
+
+        None (the default) says line times describe every pixel. Where a product gives pixel times,
+        :meth:`SlotAccess.times_at <cloudbench.readers.slot_access.SlotAccess.times_at>` returns them
+        and line times default to each row's mean.
+        """
+        return None
+
     def skip_reason(self, info: ImagerFile) -> str | None:
         """Why collocation cannot use a file (a sub-area scan), or None when it can."""
         if not info.full_disk:
@@ -275,6 +285,11 @@ class ImagerProduct(abc.ABC):
     @abc.abstractmethod
     def synthetic_line_times(self, geometry: FullDiskGeometry, slot_start: datetime) -> np.ndarray:
         """Per grid row observation times a synthetic scan of ``slot_start`` records (datetime64[ns])."""
+
+    def synthetic_pixel_times(self, geometry: FullDiskGeometry, slot_start: datetime) -> np.ndarray | None:
+        """Per grid pixel times (lines x cols, datetime64[ns]) a synthetic scan records, for products
+        with per-pixel times; None (the default): every pixel of a line is seen at its line time."""
+        return None
 
     @abc.abstractmethod
     def write_synthetic_slot(self, root: str | Path, *, platform: str, slot_start: datetime,
