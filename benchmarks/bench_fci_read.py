@@ -29,7 +29,6 @@ os.environ.setdefault("HDF5_PLUGIN_PATH", hdf5plugin.PLUGIN_PATH)  # before netC
 
 import numpy as np  # noqa: E402
 
-from cloudbench.products import fci_l1c as P  # noqa: E402
 from cloudbench.products.geostationary import geometry_for  # noqa: E402
 from cloudbench.readers.fci_l1c import read_channel, read_pixel_times  # noqa: E402
 from cloudbench.synthetic.fci_l1c import write_fci_slot  # noqa: E402

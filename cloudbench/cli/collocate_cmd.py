@@ -8,13 +8,21 @@ from pathlib import Path
 import click
 
 from cloudbench.cli.choices import imager_positions, label_products
-from cloudbench.config import DEFAULT_GRID, MAX_DT_S, MAX_SZA_DEG, PATCH_SIZE, HeightGrid, parse_region
+from cloudbench.config import (
+    DEFAULT_GRID,
+    MAX_DT_S,
+    MAX_SZA_DEG,
+    PATCH_SIZE,
+    REGIONS,
+    HeightGrid,
+    parse_region,
+)
 from cloudbench.errors import PartialError, UserError
 
 
 @click.command("collocate")
 @click.option("--archive", required=True, type=click.Path(file_okay=False), help="ARCHIVE folder (any layout).")
-@click.option("--region", required=True, help="W,S,E,N in degrees or a preset (paper, himawari, goes-east, goes-west).")
+@click.option("--region", required=True, help=f"W,S,E,N in degrees or a preset ({', '.join(REGIONS)}).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="PAIRS folder to write (resumable).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Local dask worker processes.")
 @click.option("--scheduler", default=None, help="Address of an existing dask.distributed scheduler.")

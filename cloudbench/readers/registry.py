@@ -23,6 +23,7 @@ MAGIC_NAMES = {
     b"\x89HDF\r\n\x1a\n": "netCDF4/HDF5",
     b"BZh": "bzip2",
     b"\x01\x1a\x01": "HSD",
+    b"FormatNa": "SEVIRI native (archive header)",
 }
 
 

@@ -212,6 +212,14 @@ class ImagerProduct(abc.ABC):
         more than the platform (planning, which has no file yet, calls it without them).
         """
 
+    def geometry_at(self, platform: str, when: datetime, reduction: int = 1) -> FullDiskGeometry:
+        """The geometry ``platform`` had at ``when``, before any file says it (planning, synthetic files).
+
+        The default is :meth:`geometry`; a product whose satellites moved between positions, or whose
+        georeferencing changed on a date, looks the date up here.
+        """
+        return self.geometry(platform, reduction)
+
     @abc.abstractmethod
     def units_for_rows(self, geometry: FullDiskGeometry, row0: int, row1: int) -> set[int]:
         """Units (segments, chunks; {0} for one-file scans) holding grid rows [row0, row1)."""

@@ -2,7 +2,8 @@
 
 Earthdata (ASDC, CALIPSO): EARTHDATA_TOKEN, else EARTHDATA_USERNAME + EARTHDATA_PASSWORD, else the
 ``urs.earthdata.nasa.gov`` entry of ~/.netrc (the order earthaccess uses). CloudSat DPC: options, else
-CLOUDSAT_DPC_USERNAME + CLOUDSAT_DPC_PASSWORD. Secrets live in ``Secret`` objects whose repr and str
+CLOUDSAT_DPC_USERNAME + CLOUDSAT_DPC_PASSWORD. EUMETSAT Data Store (Meteosat): EUMETSAT_CONSUMER_KEY +
+EUMETSAT_CONSUMER_SECRET. Secrets live in ``Secret`` objects whose repr and str
 are masked, so a log line, an error message or a traceback cannot carry them.
 """
 
@@ -26,6 +27,14 @@ EARTHDATA_FIX = (
     f"'machine {EARTHDATA_LOGIN_HOST} login YOUR_USER password YOUR_PASSWORD' to ~/.netrc (chmod 600); "
     "register at https://urs.earthdata.nasa.gov/users/new and approve the 'NASA GESDISC DATA ARCHIVE' "
     "and 'LARC ASDC' applications"
+)
+EUMETSAT_KEY_ENV = "EUMETSAT_CONSUMER_KEY"
+EUMETSAT_SECRET_ENV = "EUMETSAT_CONSUMER_SECRET"
+EUMETSAT_API_KEYS_PAGE = "https://api.eumetsat.int/api-key/"
+EUMETSAT_FIX = (
+    f"set {EUMETSAT_KEY_ENV} and {EUMETSAT_SECRET_ENV} to the consumer key and consumer secret shown on the "
+    f"EUMETSAT Data Store's API key page, {EUMETSAT_API_KEYS_PAGE} (sign in with your EUMETSAT Earth "
+    "Observation Portal account; registration is free)"
 )
 DPC_FIX = (
     f"pass --dpc-user and --dpc-password, or set {DPC_USER_ENV} and {DPC_PASSWORD_ENV}, with your "
@@ -71,6 +80,14 @@ class EarthdataCredentials:
             session.headers["Authorization"] = f"Bearer {self.token.reveal()}"
         else:
             session.auth = (self.username or "", self.password.reveal() if self.password else "")
+
+
+@dataclass(frozen=True)
+class EumetsatCredentials:
+    """A Data Store consumer key and secret (the pair eumdac trades for an access token)."""
+
+    key: str
+    secret: Secret
 
 
 @dataclass(frozen=True)
@@ -132,3 +149,18 @@ def dpc_credentials(
             f"no CloudSat DPC {' and '.join(missing)} given (needed for 2B-CLDCLASS-LIDAR)", fix=DPC_FIX
         )
     return SftpCredentials(user, Secret(secret))
+
+
+def eumetsat_credentials(key: str | None = None, secret: str | None = None,
+                         env: Mapping[str, str] | None = None) -> EumetsatCredentials:
+    """The Data Store consumer key and secret from arguments, else the environment; CredentialsError if missing."""
+    env = os.environ if env is None else env
+    key = (key or env.get(EUMETSAT_KEY_ENV, "")).strip()
+    secret = (secret or env.get(EUMETSAT_SECRET_ENV, "")).strip()
+    if not key or not secret:
+        missing = [n for n, v in ((EUMETSAT_KEY_ENV, key), (EUMETSAT_SECRET_ENV, secret)) if not v]
+        raise CredentialsError(
+            f"no EUMETSAT Data Store credentials: {' and '.join(missing)} not set (needed for Meteosat imagery)",
+            fix=EUMETSAT_FIX,
+        )
+    return EumetsatCredentials(key, Secret(secret))

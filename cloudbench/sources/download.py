@@ -18,6 +18,7 @@ from cloudbench.sensors import registry
 from cloudbench.sources.base import Catalog, RetryPolicy
 from cloudbench.sources.cloudsat_dpc import DPC_HOST, DPC_PORT
 from cloudbench.sources.earthdata import CMR_URL
+from cloudbench.sources.eumetsat import DATASTORE_URL
 from cloudbench.sources.fetch import Fetcher, FetchReport
 from cloudbench.sources.fsroot import DirectoryCatalog, FsspecStore
 from cloudbench.sources.planner import DownloadPlan, Planner
@@ -37,8 +38,12 @@ class SourceOptions:
     dpc_port: int = DPC_PORT
     dpc_user: str | None = None
     dpc_password: str | None = None
-    # for library callers (the demo, tests); the CLI reads EARTHDATA_TOKEN, never a command-line secret
+    datastore_url: str = DATASTORE_URL  # EUMETSAT Data Store API root (Meteosat imagery)
+    # for library callers (the demo, tests); the CLI reads EARTHDATA_TOKEN and EUMETSAT_CONSUMER_KEY /
+    # EUMETSAT_CONSUMER_SECRET from the environment, never a command-line secret
     earthdata_token: str | None = None
+    eumetsat_key: str | None = None
+    eumetsat_secret: str | None = None
     storage_options: dict = field(default_factory=dict)
 
 

@@ -1,5 +1,6 @@
 """Real archive servers on loopback: S3 (moto), a CMR-style search + login-protected HTTPS-like file
-server, and SFTP (paramiko), each holding a synthetic archive in the real archive's layout.
+server, and SFTP (paramiko), each holding a synthetic archive in the real archive's layout (and the
+EUMETSAT Data Store, :mod:`cloudbench.sources.local_datastore`, for Meteosat files).
 
 The offline demo and the download tests run the real network code against these, so each server
 speaks the real protocol (S3 REST, HTTP with Range and 401s, SSH/SFTP with password login). Each
@@ -7,7 +8,7 @@ has fault knobs (drop the connection mid-file, answer 500, serve corrupt bytes, 
 fetcher's resume, retry and verification paths run against real sockets.
 
 To serve a whole ARCHIVE/ folder (for instance one written by ``cloudbench.synthetic.write_archive``)
-through all three at once, use :func:`serve_archive`; it stops every server on the way out, also on
+through all of them at once, use :func:`serve_archive`; it stops every server on the way out, also on
 Ctrl-C::
 
     with serve_archive("ARCHIVE") as ep:
@@ -636,15 +637,25 @@ class ArchiveEndpoints:
     uploaded: tuple[str, ...] = ()  # ARCHIVE/-relative imager files now in the S3 buckets
     granules: tuple[str, ...] = ()  # ARCHIVE/-relative VFM files published in the CMR-style search
     ports: tuple[int, ...] = ()  # every loopback port the servers listen on
+    datastore_url: str = ""  # the loopback EUMETSAT Data Store (Meteosat files)
+    eumetsat_key: str = ""
+    eumetsat_secret: str = field(default="", repr=False)
+    datastore_files: tuple[str, ...] = ()  # ARCHIVE/-relative files published in the Data Store
 
     def download_args(self) -> list[str]:
-        return ["--s3-endpoint", self.s3_endpoint, "--cmr-url", self.cmr_url,
+        return ["--s3-endpoint", self.s3_endpoint, "--cmr-url", self.cmr_url, "--datastore-url", self.datastore_url,
                 "--dpc-host", self.dpc_host, "--dpc-port", str(self.dpc_port)]
 
     def env(self) -> dict[str, str]:
-        from cloudbench.sources.credentials import DPC_PASSWORD_ENV, DPC_USER_ENV
+        from cloudbench.sources.credentials import (
+            DPC_PASSWORD_ENV,
+            DPC_USER_ENV,
+            EUMETSAT_KEY_ENV,
+            EUMETSAT_SECRET_ENV,
+        )
 
-        return {"EARTHDATA_TOKEN": self.earthdata_token, DPC_USER_ENV: self.dpc_user, DPC_PASSWORD_ENV: self.dpc_password}
+        return {"EARTHDATA_TOKEN": self.earthdata_token, DPC_USER_ENV: self.dpc_user, DPC_PASSWORD_ENV: self.dpc_password,
+                EUMETSAT_KEY_ENV: self.eumetsat_key, EUMETSAT_SECRET_ENV: self.eumetsat_secret}
 
     def source_options(self):
         """``SourceOptions`` for ``sources.download.download``, logins included (no environment needed)."""
@@ -652,7 +663,8 @@ class ArchiveEndpoints:
 
         return SourceOptions(s3_endpoint=self.s3_endpoint, cmr_url=self.cmr_url, dpc_host=self.dpc_host,
                              dpc_port=self.dpc_port, dpc_user=self.dpc_user, dpc_password=self.dpc_password,
-                             earthdata_token=self.earthdata_token)
+                             earthdata_token=self.earthdata_token, datastore_url=self.datastore_url,
+                             eumetsat_key=self.eumetsat_key, eumetsat_secret=self.eumetsat_secret)
 
 
 def publish_vfm_granules(server: ArchiveHttpServer, archive: str | Path) -> list[str]:
@@ -691,7 +703,9 @@ def serve_archive(archive: str | Path, *, token: str = DEMO_TOKEN, dpc_user: str
     - imager folders (``himawari8/``, ``goes16/``...) go to moto S3 buckets ``noaa-<platform>``;
     - CALIPSO VFM files are found through a CMR-style search and fetched with the Earthdata token
       (401 without it);
-    - ``cloudsat/`` is the ``Data/`` folder of an SFTP server that takes ``dpc_user``/``dpc_password``.
+    - ``cloudsat/`` is the ``Data/`` folder of an SFTP server that takes ``dpc_user``/``dpc_password``;
+    - Meteosat files (``meteosat8/``...) are products of a loopback EUMETSAT Data Store that takes
+      the consumer key and secret of :mod:`cloudbench.sources.local_datastore`.
 
     Every server stops when the block exits, whether it ends, raises or is interrupted (Ctrl-C):
     their ports are closed afterwards. The uploaded objects stay in moto's in-process store.
@@ -708,9 +722,15 @@ def serve_archive(archive: str | Path, *, token: str = DEMO_TOKEN, dpc_user: str
         granules = publish_vfm_granules(http, archive)
         sftp = stack.enter_context(SftpServer(archive / "cloudsat", dpc_user, dpc_password,
                                              mounts={"Data": archive / "cloudsat"}))
+        from cloudbench.sources.local_datastore import LocalDataStore, publish_archive
+
+        datastore = stack.enter_context(LocalDataStore())
+        published = publish_archive(datastore, archive)
         http_port = int(http.url.rsplit(":", 1)[1])
         yield ArchiveEndpoints(
             s3_endpoint=s3.endpoint, cmr_url=http.url, dpc_host=sftp.host, dpc_port=sftp.port,
             earthdata_token=token, dpc_user=dpc_user, dpc_password=dpc_password,
-            uploaded=tuple(uploaded), granules=tuple(granules), ports=(s3.port, http_port, sftp.port),
+            uploaded=tuple(uploaded), granules=tuple(granules), ports=(s3.port, http_port, sftp.port, datastore.port),
+            datastore_url=datastore.url, eumetsat_key=datastore.key, eumetsat_secret=datastore.secret,
+            datastore_files=tuple(published),
         )

@@ -182,7 +182,7 @@ class Planner:
         plan.window_slots = int(-(-(end - product.slot_of(start)) // step))
         needs_by_platform = {}
         for p in platforms:
-            g = product.geometry(p, self.reduction)
+            g = product.geometry_at(p, start, self.reduction)
             lines, times = track_lines(g, plan.tracks)
             needs_by_platform[p] = product.needs(g, lines, times, start=start, max_dt_s=self.max_dt_s,
                                                  line_margin=self.line_margin(g), time_margin_s=self.time_margin_s)

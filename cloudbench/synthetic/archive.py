@@ -196,7 +196,7 @@ def write_archive(
         raise ValueError(f"unknown label product(s) {unknown}; choose from {', '.join(registry.label_choices())}")
     product = registry.imager_for_position(imager)
     platform = registry.platforms_for(imager, start_dt)[0]
-    geometry = product.geometry(platform, 1 if full_size else reduction)
+    geometry = product.geometry_at(platform, start_dt, 1 if full_size else reduction)
     if bands is not None:
         bad = [b for b in bands if b not in product.bands]
         if bad:

@@ -202,7 +202,7 @@ def test_serve_archive_closes_every_port_even_on_interrupt(synthetic, tmp_path):
         dest.write_bytes(rel.read_bytes())
     with pytest.raises(KeyboardInterrupt), serve_archive(tiny) as ep:
         ports = ep.ports
-        assert len(set(ports)) == 3 and all(_port_open(p) for p in ports)
+        assert len(set(ports)) == 4 and all(_port_open(p) for p in ports)
         assert len(ep.uploaded) == len(ep.granules) == 1
         raise KeyboardInterrupt
     assert not any(_port_open(p) for p in ports)
