@@ -244,9 +244,26 @@ def build_filename(platform: str, slot_start: datetime, chunk: int, start: datet
     )
 
 
+def product_id(platform: str, slot_start: datetime) -> str:
+    """A Data Store product id for one repeat cycle (model: the name pattern with the chunk fields as "x",
+    the cycle's nominal sensing span and chunk 0000). Real ids come from the Data Store's search; this
+    one names the cycles the loopback Data Store publishes."""
+    stamp = "%Y%m%d%H%M%S"
+    start = slot_start.astimezone(UTC) + timedelta(seconds=SCAN_OFFSET_S)
+    end = start + timedelta(seconds=SCAN_DURATION_S)
+    processed = slot_start.astimezone(UTC) + timedelta(minutes=SLOT_MINUTES)
+    return (f"W_XX-EUMETSAT-Darmstadt,IMG+SAT,{PLATFORM_CODES[platform]}+FCI-1C-RRAD-FDHSI-FD--x-x---x_C_EUMT_"
+            f"{processed:{stamp}}_IDPFI_OPE_{start:{stamp}}_{end:{stamp}}_N__O_{repeat_cycle_of(slot_start):04d}_0000")
+
+
+def archive_dir(platform: str, slot_start: datetime) -> str:
+    """ARCHIVE/ folder of one repeat cycle: ``meteosat12/FCI-L1C-FDHSI-FD/YYYY/MM/DD/HHMM``."""
+    return f"{platform}/{PRODUCT_DIR}/{slot_start.astimezone(UTC):%Y/%m/%d/%H%M}"
+
+
 def archive_path(platform: str, slot_start: datetime, name: str) -> str:
     """Path relative to ARCHIVE/: ``meteosat12/FCI-L1C-FDHSI-FD/YYYY/MM/DD/HHMM/<name>`` (one folder a cycle)."""
-    return f"{platform}/{PRODUCT_DIR}/{slot_start.astimezone(UTC):%Y/%m/%d/%H%M}/{name}"
+    return f"{archive_dir(platform, slot_start)}/{name}"
 
 
 # --- grid ---------------------------------------------------------------------------------------------

@@ -191,17 +191,26 @@ class ImagerProduct(abc.ABC):
         """Native pixels per grid pixel along each axis (e.g. 4 for AHI's 0.5 km band)."""
         return int(round(self.grid_km / self.bands[band].resolution_km))
 
+    def band_name(self, name: str) -> str | None:
+        """The product's spelling of a band name given in any case (``b13`` -> ``B13``, ``IR_105`` ->
+        ``ir_105``), or None when it is not one of its bands."""
+        if name in self.bands:
+            return name
+        folded = name.strip().casefold()
+        return next((b for b in self.bands if b.casefold() == folded), None)
+
     def check_bands(self, names: Sequence[str] | None) -> tuple[str, ...]:
-        """The bands asked for (every band when None), or a UserError naming the valid ones."""
+        """The bands asked for, in the product's spelling (every band when None), or a UserError naming
+        the valid ones."""
         from cloudbench.errors import UserError
 
         if not names:
             return self.band_names
-        bad = [b for b in names if b not in self.bands]
+        bad = [b for b in names if self.band_name(b) is None]
         if bad:
             raise UserError(f"{', '.join(bad)} not {self.description} bands",
                             fix=f"choose from {','.join(self.band_names)}")
-        return tuple(names)
+        return tuple(self.band_name(b) for b in names)  # type: ignore[misc]
 
     # --- geometry -------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -169,13 +169,47 @@ class FciL1c(ImagerProduct):
         return FciLayout(self.name, platform, P.PRODUCT_DIR)
 
     def slot_dirs(self, platform: str, slot_start: datetime) -> list[str]:
-        return [self.layout(platform).slot_dir(slot_start)]
+        return [P.archive_dir(platform, slot_start)]
 
     def public_store(self, options: Any):
-        from cloudbench.errors import UserError
+        from cloudbench.sources.eumetsat import datastore_store
 
-        raise UserError("FCI chunks come from the EUMETSAT Data Store, which this build cannot reach",
-                        fix="mirror the chunks in ARCHIVE/ layout and pass --source-root")
+        return datastore_store(self, options)
+
+    # --- the Data Store (sources.eumetsat.DataStoreLayout) ------------------------------------------------
+    # A Data Store product is one repeat cycle; its entries are the 40 BODY chunks and the TRAIL chunk.
+    # An ARCHIVE/ cycle folder is a time search of the FDHSI collection over the cycle, and only the BODY
+    # chunks are kept (the reader needs no TRAIL), so the planner picks single chunks by entry.
+    def datastore_query(self, reldir: str):
+        from cloudbench.sources.eumetsat import DataStoreQuery
+
+        parts = reldir.strip("/").split("/")
+        if len(parts) != 6 or parts[0] not in P.PLATFORM_CODES or parts[1] != P.PRODUCT_DIR:
+            return None
+        try:
+            slot = datetime.strptime("".join(parts[2:]), "%Y%m%d%H%M").replace(tzinfo=UTC)
+        except ValueError:
+            return None
+        return DataStoreQuery(P.DATA_STORE_COLLECTION, slot, slot + timedelta(minutes=P.SLOT_MINUTES))
+
+    def _body_chunk(self, name: str) -> P.FciName | None:
+        info = P.parse_filename(name.rsplit("/", 1)[-1])  # entries may sit in a folder of the product
+        ok = info is not None and info.kind == "FDHSI" and info.coverage == "FD" and info.part == "BODY"
+        return info if ok else None
+
+    def datastore_relpath(self, name: str) -> str | None:
+        info = self._body_chunk(name)
+        return None if info is None else P.archive_path(info.platform, info.slot_start, name.rsplit("/", 1)[-1])
+
+    def datastore_product(self, name: str):
+        from cloudbench.sources.eumetsat import DataStoreProductRef
+
+        info = self._body_chunk(name)
+        if info is None:
+            return None
+        start = info.slot_start + timedelta(seconds=P.SCAN_OFFSET_S)
+        return DataStoreProductRef(P.DATA_STORE_COLLECTION, P.product_id(info.platform, info.slot_start), start,
+                                   start + timedelta(seconds=P.SCAN_DURATION_S), P.PLATFORM_CODES[info.platform])
 
     # --- synthetic ----------------------------------------------------------------------------------
     def synthetic_pixel_times(self, geometry, slot_start: datetime) -> np.ndarray:

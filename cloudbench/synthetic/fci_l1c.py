@@ -195,20 +195,35 @@ def _template(geometry: FullDiskGeometry, rows2: int) -> bytes:
         return path.read_bytes()
 
 
+@lru_cache(maxsize=128)
+def _chunk_template(geometry: FullDiskGeometry, chunk: int) -> bytes:
+    """The template of one chunk with its rows filled in (``y``, ``start/end_position_row`` of every channel)."""
+    start_row, end_row = P.chunk_file_rows(geometry.shape[0], geometry.n_units)[chunk - 1]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "chunk.nc"
+        path.write_bytes(_template(geometry, end_row - start_row + 1))
+        with h5py.File(path, "r+") as f:
+            for channel, c in P.CHANNELS.items():
+                g = f[f"data/{channel}/measured"]
+                first, last = (start_row - 1) * c.factor + 1, end_row * c.factor
+                g["y"][...] = np.arange(first, last + 1, dtype=np.uint16)
+                g["start_position_row"][...] = np.int32(first)
+                g["end_position_row"][...] = np.int32(last)
+        return path.read_bytes()
+
+
 def write_fci_chunk(path: Path, *, platform: str, slot_start: datetime, chunk: int, geometry: FullDiskGeometry,
                     bands: Mapping[str, np.ndarray], start: datetime, end: datetime) -> None:
     """Write BODY chunk ``chunk`` of one repeat cycle (``bands``: 2 km grid values, north-up) to ``path``.
 
     Every value that differs between chunks is written here over a copy of the geometry's template:
-    the rows (``y``, ``start/end_position_row``), the instants (``index``, ``index_offset``, ``time``,
-    ``swath_number``, the Sun's distance), the counts, index map and quality of the given channels,
-    and the global time attributes.
+    the rows (``y``, ``start/end_position_row``, once per chunk of a geometry: :func:`_chunk_template`),
+    the instants (``index``, ``index_offset``, ``time``, ``swath_number``, the Sun's distance), the
+    counts, index map and quality of the given channels, and the global time attributes.
     """
     if platform != geometry.platform:
         raise ValueError(f"platform {platform!r} differs from the geometry's {geometry.platform!r}")
     scan = P.scan_schedule(geometry)[chunk - 1]
-    n = geometry.shape[0]
-    start_row, end_row = P.chunk_file_rows(n, geometry.n_units)[chunk - 1]
     r0, r1 = scan.grid_rows
     columns = P.sample_of_columns(scan, geometry.shape[1])
     offset = (chunk - 1) * P.TIME_SAMPLES
@@ -218,7 +233,7 @@ def write_fci_chunk(path: Path, *, platform: str, slot_start: datetime, chunk: i
     x_scale = P.scan_angles(2.0, geometry.reduction)["x_scale"]
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_bytes(_template(geometry, r1 - r0))
+    tmp.write_bytes(_chunk_template(geometry, chunk))
     with h5py.File(tmp, "r+") as f:
         f.attrs["time_coverage_start"] = f"{start:%Y%m%d%H%M%S}"
         f.attrs["time_coverage_end"] = f"{end:%Y%m%d%H%M%S}"
@@ -230,16 +245,11 @@ def write_fci_chunk(path: Path, *, platform: str, slot_start: datetime, chunk: i
         f["data/swath_number"][...] = np.full(P.TIME_SAMPLES, chunk, np.uint16)
         for name in ("earth_sun_distance", "sun_satellite_distance"):
             f[f"state/celestial/{name}"][...] = np.full(P.TIME_SAMPLES, d_au * P.ASTRONOMICAL_UNIT_KM)
-        for channel, c in P.CHANNELS.items():
+        for channel, values in bands.items():  # the others stay unwritten: read as the fill value, no data
+            c = P.CHANNELS[channel]
             g = f[f"data/{channel}/measured"]
             f2 = c.factor
-            first, last = (start_row - 1) * f2 + 1, end_row * f2
-            g["y"][...] = np.arange(first, last + 1, dtype=np.uint16)
-            g["start_position_row"][...] = np.int32(first)
-            g["end_position_row"][...] = np.int32(last)
-            if channel not in bands:
-                continue  # left unwritten: read as the fill value, a channel without data
-            values = np.asarray(bands[channel])[r0:r1]
+            values = np.asarray(values)[r0:r1]
             counts2 = physical_to_counts(np.where(disk2, values, np.nan), channel, d_au)
             counts = np.repeat(np.repeat(counts2, f2, 0), f2, 1)
             disk = geometry.disk_mask(c.resolution_km, rows=slice(r0 * f2, r1 * f2))
