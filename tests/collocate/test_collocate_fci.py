@@ -29,8 +29,8 @@ import zarr
 from cloudbench.cli import main
 from cloudbench.config import DEFAULT_GRID
 
-START, END = "2025-06-01T01:40", "2025-06-01T02:10"  # one CloudSat pass, 01:50-01:58, near the sub-satellite point
-REGION = "-20,-20,20,20"
+START, END = "2025-03-01T03:10", "2025-03-01T03:40"  # one CloudSat pass, 03:18-03:30, over the western Atlantic
+REGION = "-55,-30,-25,30"  # far from the disk's central column: the sweep sees it seconds before the line's middle
 P = 16  # the patch size calm_collocation runs with
 
 
@@ -102,8 +102,8 @@ def test_fci_samples_carry_the_time_of_their_own_pixel(fci_run):
         own.append(np.abs(got - rendered.pixel_times[rows, cols]).max() <= np.timedelta64(1, "ms"))
         row_mean.append(np.abs(got - rendered.line_times[rows]) / np.timedelta64(1, "s"))
     assert own and all(own)
-    # the distinction is not idle: the row means lie seconds away from most samples' own times
-    assert np.median(np.concatenate(row_mean)) > 1.0
+    # the distinction is not idle: the row means lie seconds away from the samples' own times
+    assert np.median(np.concatenate(row_mean)) > 2.0
     assert (table["dt_s"].abs() <= 300).all()
 
 
@@ -124,8 +124,8 @@ def test_fci_labels_are_the_truth_the_imager_sees_on_a_reduced_disk(fci_run):
 
 # --- the real 2 km grid: the truth test -----------------------------------------------------------------------
 PASSES = {  # name -> (start, end, region): one CloudSat pass each
-    "near_nadir": ("2025-06-01T01:40", "2025-06-01T02:10", "-15,-15,15,15"),  # 01:50-01:58, zenith < 25 deg
-    "europe": ("2025-06-01T01:25", "2025-06-01T02:00", "-15,20,15,55"),  # 01:38-01:48, zenith 25-60 deg
+    "near_nadir": ("2025-03-01T01:30", "2025-03-01T02:00", "-15,-15,15,15"),  # 01:39-01:47, zenith < 25 deg
+    "europe": ("2025-03-01T01:15", "2025-03-01T01:50", "-15,20,15,55"),  # 01:28-01:37, zenith 25-60 deg
 }
 # name -> (with the shift at least, without it at least this much lower): measured over scene seeds 0-3,
 # see MEASURED; the near-nadir bound is the acceptance's 99 %.
