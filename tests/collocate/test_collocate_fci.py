@@ -11,8 +11,10 @@ of the pixel that saw it, not to its row's.
   reduced disk and repeated onto the full grid, written only into the chunks the pass crosses, so
   that between a profile and the truth its pixel shows stand only parallax, time matching and the
   pixel lookup. Two passes: near the sub-satellite point and over Europe (zenith 25-60 deg).
-  Measured (scene seeds 0-3; share of single-column pixels carrying exactly that column, with / without
-  the parallax shift) in the BOUNDS comment below.
+  Measured over scene seeds 0-3 (about 1700 and 1400 single-column pixels), share of single-column
+  pixels carrying exactly that column, with / without the parallax shift:
+  - near nadir: 99.70-99.94 % / 98.27-99.30 %; the pixel's centre alone 98.2-98.8 % / 95.7-97.2 %;
+  - Europe: 99.08-99.57 % / 87.62-92.69 %; the centre alone 96.1-97.6 % / 83.2-89.9 %.
 """
 
 from __future__ import annotations
@@ -127,11 +129,11 @@ PASSES = {  # name -> (start, end, region): one CloudSat pass each
     "near_nadir": ("2025-03-01T01:30", "2025-03-01T02:00", "-15,-15,15,15"),  # 01:39-01:47, zenith < 25 deg
     "europe": ("2025-03-01T01:15", "2025-03-01T01:50", "-15,20,15,55"),  # 01:28-01:37, zenith 25-60 deg
 }
-# name -> (with the shift at least, without it at least this much lower): measured over scene seeds 0-3,
-# see MEASURED; the near-nadir bound is the acceptance's 99 %.
+# name -> (with the shift at least, without it at least this much lower), from the ranges in the module
+# notes; the near-nadir bound is the acceptance's 99 %.
 BOUNDS = {
-    "near_nadir": (0.99, 0.0),
-    "europe": (0.98, 0.015),
+    "near_nadir": (0.99, 0.003),
+    "europe": (0.985, 0.03),
 }
 ZENITH = {"near_nadir": (0.0, 26.0), "europe": (20.0, 65.0)}
 REDUCTION = 12  # the render's grid: 464 x 464, repeated 12 x 12 onto the 5568 x 5568 grid
