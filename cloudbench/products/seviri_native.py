@@ -22,8 +22,9 @@ archive header, 445,286 without; 380,363-byte trailer) is the format's. The layo
 implemented by satpy's ``seviri_l1b_native`` reader, which reads the files written from it.
 
 Orientation: the file's line 1 is the SOUTHERNMOST line and its first pixel the EASTERNMOST (grid
-origin "south-east"). cloudbench's grids have row 0 north and column 0 west; :func:`to_grid` is the
-one place that turns one into the other.
+origin "south-east"). cloudbench's grids have row 0 north and column 0 west; :func:`to_grid`,
+:func:`lines_to_rows`, :func:`native_lines` and :func:`rectangle_origin` are the one place that turns
+one into the other.
 
 HRV (1 km, 11136 lines, two moving windows) is left out: the sample grid is the 3 km VIS/IR grid and
 HRV covers only part of the disk, so block-averaging it would give a channel that is missing over
@@ -283,17 +284,34 @@ def reduction_of(step_km: float) -> int:
     return max(1, int(round(float(step_km) / GRID_STEP_KM)))
 
 
+# The file's line 1 is the south and its pixel 1 the east; cloudbench's row 0 is the north and its
+# column 0 the west. These functions and rectangle_origin are the only place that knows.
 def to_grid(image: np.ndarray) -> np.ndarray:
-    """Native (line 1 south, pixel 1 east) -> cloudbench grid (row 0 north, column 0 west), on the last two axes.
-
-    The same flip turns grid arrays back into native order (it is its own inverse).
-    """
+    """Native (line 1 south, pixel 1 east) <-> cloudbench grid (row 0 north, column 0 west), last two axes."""
     return image[..., ::-1, ::-1]
 
 
-def grid_row_of_line(line_index: np.ndarray | int, n_lines: int) -> np.ndarray | int:
-    """Grid row of a native line index (0-based, south first) in a disk of ``n_lines``."""
-    return n_lines - 1 - line_index
+def lines_to_rows(per_line: np.ndarray) -> np.ndarray:
+    """A per-line array (native order, south first) <-> per grid row (north first)."""
+    return np.asarray(per_line)[::-1]
+
+
+def native_lines(rows: tuple[int, int], n_lines: int) -> tuple[int, int]:
+    """Grid rows [r0, r1) (north first) -> the native line indices [l0, l1) (0-based, south first) holding them."""
+    r0, r1 = rows
+    return n_lines - r1, n_lines - r0
+
+
+def rectangle_origin(rectangle: tuple[int, int, int, int], n: int, whole_disk: bool) -> tuple[int, int]:
+    """Grid (row, column) of the north-west pixel of a file's rectangle (south, north, east, west; 1-based).
+
+    A whole reduced disk claims the central box of the reference grid (:func:`selected_rectangle`), so
+    its lines and columns are counted from that box's corner; a cut-out of the real grid from line 1.
+    """
+    _, north, _, west = rectangle
+    full = selected_rectangle(n)
+    line_offset, column_offset = (full["south"] - 1, full["east"] - 1) if whole_disk else (0, 0)
+    return n - (north - line_offset), n - (west - column_offset)
 
 
 # --- scan timing ------------------------------------------------------------------------------------
@@ -314,7 +332,7 @@ def native_line_offsets_s(n_lines: int) -> np.ndarray:
 
 def grid_line_offsets_s(n_lines: int) -> np.ndarray:
     """The model's seconds after the slot per grid row (row 0 north: observed last, so decreasing)."""
-    return native_line_offsets_s(n_lines)[::-1].copy()
+    return lines_to_rows(native_line_offsets_s(n_lines)).copy()
 
 
 def slot_of(end: datetime, minutes: int = 15) -> datetime:

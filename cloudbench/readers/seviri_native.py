@@ -93,18 +93,13 @@ class NatHeader:
 
     def grid_rows(self) -> tuple[int, int]:
         """(row0, n_rows) of the file's lines on the full grid of its reduction (row 0 north)."""
-        n = P.grid_size(self.reduction)
-        north = self.rectangle[1]
-        full = P.selected_rectangle(n)
-        offset = full["south"] - 1 if self.full_disk else 0  # reduced disks claim the central box
-        return n - (north - offset), self.n_lines
+        row0, _ = P.rectangle_origin(self.rectangle, P.grid_size(self.reduction), self.full_disk)
+        return row0, self.n_lines
 
     def grid_cols(self) -> tuple[int, int]:
-        n = P.grid_size(self.reduction)
-        west = self.rectangle[3]
-        full = P.selected_rectangle(n)
-        offset = full["east"] - 1 if self.full_disk else 0
-        return n - (west - offset), self.n_columns
+        """(col0, n_cols) of the file's columns on the full grid of its reduction (column 0 west)."""
+        _, col0 = P.rectangle_origin(self.rectangle, P.grid_size(self.reduction), self.full_disk)
+        return col0, self.n_columns
 
 
 def _text(record) -> str:
@@ -230,7 +225,7 @@ def read_line_times(header: NatHeader, channel: str) -> np.ndarray:
                 raise DataError(f"line {k + 1} is cut short", path=header.path)
     finally:
         os.close(fd)
-    return P.cds_to_datetime64(acq["days"], acq["ms"])[::-1]
+    return P.lines_to_rows(P.cds_to_datetime64(acq["days"], acq["ms"]))
 
 
 def read_counts(header: NatHeader, channel: str, rows: tuple[int, int] | None = None) -> np.ndarray:
@@ -240,7 +235,7 @@ def read_counts(header: NatHeader, channel: str, rows: tuple[int, int] | None = 
     r0, r1 = (0, n) if rows is None else (max(0, rows[0]), min(n, rows[1]))
     if r1 <= r0:
         return np.zeros((0, header.n_columns), np.uint16)
-    packed = _read_records(header, i, n - r1, n - r0)["data"]  # native lines, south first
+    packed = _read_records(header, i, *P.native_lines((r0, r1), n))["data"]
     return P.to_grid(P.unpack10(packed))
 
 

@@ -229,6 +229,16 @@ class ImagerProduct(abc.ABC):
         """
         return self.geometry(platform, reduction)
 
+    def serves(self, platform: str, position: str, when: datetime) -> bool:
+        """Whether ``platform``'s files at ``when`` may stand for ``position`` (planning's fallback search).
+
+        The default says yes: every platform of a position is searched at any date (a satellite can
+        be the operational one again after a fault). A product whose satellites moved to other
+        positions says no for the dates they were elsewhere, so a gap in one service is never filled
+        with another service's scans.
+        """
+        return True
+
     @abc.abstractmethod
     def units_for_rows(self, geometry: FullDiskGeometry, row0: int, row1: int) -> set[int]:
         """Units (segments, chunks; {0} for one-file scans) holding grid rows [row0, row1)."""

@@ -100,6 +100,10 @@ class SeviriNative(ImagerProduct):
     def geometry_at(self, platform: str, when: datetime, reduction: int = 1):
         return P.full_disk_geometry(platform, reduction, **P.nominal_geometry_args(platform, when))
 
+    def serves(self, platform: str, position: str, when: datetime) -> bool:
+        station = P.station_at(platform, when)
+        return station is not None and station.position == position
+
     def units_for_rows(self, geometry, row0: int, row1: int) -> set[int]:
         return {0} if min(geometry.shape[0], row1) > max(0, row0) else set()
 

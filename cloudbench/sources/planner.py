@@ -169,14 +169,14 @@ class Planner:
         platforms = [p for p in platforms_for(imager, start) if p in self.imagers]
         if not platforms:
             raise UserError(f"no imager catalog for {imager}", fix="check --imager")
-        self._plan_imagery(product, plan, start, end, platforms)
+        self._plan_imagery(product, plan, start, end, platforms, imager)
         return plan
 
     def _bands_ok(self, info: ImagerFile) -> bool:
         return not self.bands or info.band is None or info.band in self.bands
 
     def _plan_imagery(self, product: ImagerProduct, plan: DownloadPlan, start: datetime, end: datetime,
-                      platforms: list[str]) -> None:
+                      platforms: list[str], position: str) -> None:
         """Slots and units the tracks need, listed folder by folder; the operational platform first."""
         step = timedelta(minutes=product.slot_minutes(start))
         plan.window_slots = int(-(-(end - product.slot_of(start)) // step))
@@ -191,6 +191,8 @@ class Planner:
         full_files = full_bytes = 0
         for slot in slots:
             for p in platforms:  # operational platform first; the others when its folders are empty
+                if not product.serves(p, position, slot):
+                    continue  # the satellite was elsewhere then (a Meteosat over the Indian Ocean)
                 cat = self.imagers[p]
                 items = []
                 for reldir in product.slot_dirs(p, slot):

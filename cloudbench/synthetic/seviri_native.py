@@ -241,8 +241,8 @@ def write_nat(path: str | Path, *, platform: str, slot_start: datetime, bands: M
     sat = P.SATELLITE_IDS[platform]
     slot = slot_start.astimezone(UTC)
     # native order: line 1 south, pixel 1 east
-    times = np.asarray(line_times, dtype="datetime64[ns]")[::-1].copy()
-    sees_earth = geometry.disk_mask().any(axis=1)[::-1]
+    times = P.lines_to_rows(np.asarray(line_times, dtype="datetime64[ns]")).copy()
+    sees_earth = P.lines_to_rows(geometry.disk_mask().any(axis=1))
     times[~sees_earth] = np.datetime64("NaT")
     valid = times[~np.isnat(times)]
     scan_start = _to_datetime(valid.min()) if valid.size else slot + timedelta(seconds=P.SCAN_START_S)
@@ -271,7 +271,7 @@ def write_nat(path: str | Path, *, platform: str, slot_start: datetime, bands: M
             b = min(n, a + LINES_PER_BLOCK)
             block = np.zeros(b - a, dtype=ltype)
             for i, channel in enumerate(channels):
-                native = P.to_grid(np.asarray(bands[channel]))[a:b]  # the flip is its own inverse
+                native = P.to_grid(np.asarray(bands[channel]))[a:b]
                 counts = physical_to_counts(native, channel, sat, calibrations[channel], distance)
                 rec = block["visir"][:, i]
                 prefix = rec["prefix"]

@@ -9,6 +9,7 @@ eras are written: 2008 (Meteosat-9, Earth model 1, the half-pixel georeference o
 
 from __future__ import annotations
 
+import json
 import warnings
 from datetime import UTC, datetime, timedelta
 
@@ -293,3 +294,19 @@ def test_truncated_and_foreign_files_are_data_errors(reduced, tmp_path):
     renamed.write_bytes(src.read_bytes())
     with pytest.raises(DataError, match="header says"):
         product.read_header(renamed, "IR_108")
+
+
+def test_inspect_summarises_a_native_file(reduced, capsys):
+    from cloudbench.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["inspect", str(reduced["path"]), "--json"])
+    assert exc.value.code == 0
+    doc = json.loads(capsys.readouterr().out)
+    truth = reduced["truth"]["IR_108"]
+    assert doc["reader"] == "seviri-native" and doc["platform"] == reduced["platform"] and doc["band"] == "IR_108"
+    assert doc["bands"] == list(SPEC) and doc["units"] == "K" and doc["shape"] == list(truth.shape)
+    assert doc["georef_offset"] == (reduced["slot"].year < 2017)
+    assert abs(doc["mean"] - float(np.nanmean(truth))) < 0.05 and doc["valid_pixels"] == int(np.isfinite(truth).sum())
+    start = datetime.fromisoformat(doc["time_start"].replace("Z", "+00:00"))
+    assert timedelta(0) < start - reduced["slot"] < timedelta(minutes=1)

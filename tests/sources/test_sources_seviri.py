@@ -157,3 +157,25 @@ def test_a_scan_resumes_after_a_mid_file_drop(synthetic, tmp_path):
         assert [r["status"] for r in downloads] == [200, 206]
         offset = int(downloads[1]["range"].removeprefix("bytes=").rstrip("-"))
         assert path.stat().st_size // 2 - 2 * 65536 <= offset <= path.stat().st_size // 2
+
+
+def test_a_service_gap_is_not_filled_with_another_positions_scans(tmp_path):
+    """In 2020 Meteosat-8 served the Indian Ocean (41.5E): its scans stand for --imager seviri-iodc,
+    never for the 0 deg service, even where the 0 deg satellite (Meteosat-11) has no file."""
+    from cloudbench.sources.download import SourceOptions, download
+
+    root = tmp_path / "ARCHIVE"
+    region = "20,-20,40,20"  # on both disks
+    arch = write_archive(root, start="2020-05-01T11:40", end="2020-05-01T12:10", region=region, imager="seviri-iodc",
+                         labels=("cldclass-lidar",), bands=BANDS, reduction=REDUCTION, seed=2, max_dt_s=300)
+    assert arch.platform == "meteosat8" and arch.geometry.sub_lon == 41.5
+    written = {p.relative_to(root).as_posix() for p in arch.files["imager"]}
+    assert written and all(p.startswith("meteosat8/HRSEVIRI-IODC/2020/05/01/") for p in written)
+    common = dict(start=_utc("2020-05-01T11:30"), end=_utc("2020-05-01T12:30"), region=parse_region(region),
+                  labels="cldclass-lidar", dry_run=True, opts=SourceOptions(source_root=str(root)),
+                  geometry_reduction=REDUCTION, retry=FAST)
+    iodc = download(imager="seviri-iodc", out=tmp_path / "iodc", **common)
+    planned = {i.relpath for i in iodc.plan.imager_items}
+    assert planned and planned <= written  # the scans near the pass (the archive holds a few more around it)
+    zero = download(imager="seviri", out=tmp_path / "zero", **common)
+    assert zero.plan.imager_items == [] and zero.plan.tracks  # the pass is there, the 0 deg scans are not
