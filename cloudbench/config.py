@@ -98,6 +98,7 @@ REGIONS: dict[str, Region] = {
     "goes-west": Region(152.8, -70.0, -67.2, 70.0, name="goes-west", imager="goes-west"),
     "meteosat-0": Region(-70.0, -70.0, 70.0, 70.0, name="meteosat-0", imager="seviri"),
     "meteosat-iodc": Region(-24.5, -70.0, 115.5, 70.0, name="meteosat-iodc", imager="seviri-iodc"),  # 45.5E (41.5E until 2022)
+    "fci": Region(-70.0, -70.0, 70.0, 70.0, name="fci", imager="fci"),
 }
 
 

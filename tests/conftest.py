@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
+import hdf5plugin
 import pytest
+
+# netCDF4's wheels carry their own HDF5, which finds hdf5plugin's filters (FCIDECOMP, used by compressed
+# FCI chunks) only through HDF5_PLUGIN_PATH set before netCDF4 is first imported: satpy reads FCI through
+# netCDF4, so the test session sets it here, as a satpy user of compressed chunks does (docs/meteosat.md).
+os.environ.setdefault("HDF5_PLUGIN_PATH", hdf5plugin.PLUGIN_PATH)
 
 # A 20-level height grid (0-19.2 km in 0.96 km bins) instead of the product's 80 x 0.24 km: the
 # volumetric head's cost grows with the number of levels, and at 80 levels the trained-model benchmark

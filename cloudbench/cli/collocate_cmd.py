@@ -63,7 +63,12 @@ def command(archive, region, out, workers, scheduler, labels, imager, bands, pat
         grid = HeightGrid.parse(levels)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    band_list = tuple(b.strip().upper() for b in bands.split(",") if b.strip()) if bands else None
+    band_list = tuple(b.strip() for b in bands.split(",") if b.strip()) if bands else None
+    position = imager or reg.imager
+    if band_list and position:  # the product's spelling of the names, given in any case
+        from cloudbench.sensors.registry import imager_for_position
+
+        band_list = imager_for_position(position).check_bands(band_list)
     cfg = CollocateConfig(
         out=str(out), region=reg, labels=labels, imager=imager or reg.imager, bands=band_list,
         patch_size=patch_size, max_dt_s=max_dt, max_sza=max_sza, day_night=day_night,

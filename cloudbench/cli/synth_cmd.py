@@ -49,7 +49,7 @@ def command(out, start, end, region, imager, labels, bands, seed, reduction, ful
             region=region,
             imager=imager,
             labels=tuple(p.strip() for p in labels.split(",") if p.strip()),
-            bands=None if bands is None else [b.strip().upper() for b in bands.split(",") if b.strip()],
+            bands=None if bands is None else [b.strip() for b in bands.split(",") if b.strip()],
             reduction=reduction,
             seed=seed,
             only_near_tracks=not all_slots,

@@ -77,7 +77,8 @@ def read_imager(
     Returns:
         Dataset with dims (y, x); coords ``y``/``x`` = global full-disk row/column (int64); one
         float32 variable per band (reflectance % or BT K, finer bands averaged over their native
-        pixels); ``line_time`` (y) datetime64[ns]; attrs ``platform``, ``sensor``, ``sub_lon``,
+        pixels); ``line_time`` (y) datetime64[ns]; ``pixel_time`` (y, x) datetime64[ns] for products
+        with per-pixel times (FCI; ``line_time`` is then each row's mean); attrs ``platform``, ``sensor``, ``sub_lon``,
         ``slot_start`` (ISO), ``source_files``, ``product`` and the projection parameters
         ``imager_area`` needs.
 
@@ -114,6 +115,8 @@ def read_imager(
         "slot_start": iso_utc(access.slot_start),
         "source_files": [str(p) for p in access.files_used],
     })
+    if "pixel_time" in got:  # products whose pixels of one line are seen at different times (FCI)
+        data_vars["pixel_time"] = (("y", "x"), got["pixel_time"])
     return xr.Dataset(
         data_vars={**data_vars, "line_time": (("y",), got["line_time"])},
         coords={"y": np.arange(gr0, gr1, dtype=np.int64), "x": np.arange(gc0, gc1, dtype=np.int64)},

@@ -54,6 +54,32 @@ def mean_line_times(native: np.ndarray, factor: int) -> np.ndarray:
     return out
 
 
+def mean_pixel_times(native: np.ndarray, factor: int) -> np.ndarray:
+    """Grid-pixel times from native-pixel times: the mean of each ``factor`` x ``factor`` block (NaT if any is)."""
+    native = np.asarray(native, dtype="datetime64[ns]")
+    if factor == 1:
+        return native
+    h, w = native.shape[0] // factor, native.shape[1] // factor
+    blocks = native[: h * factor, : w * factor].reshape(h, factor, w, factor).transpose(0, 2, 1, 3).reshape(h, w, -1)
+    ns = blocks.astype(np.int64)
+    out = (ns[..., 0] + np.round((ns - ns[..., :1]).mean(axis=-1)).astype(np.int64)).astype("datetime64[ns]")
+    out[np.isnat(blocks).any(axis=-1)] = NAT
+    return out
+
+
+def row_means(times: np.ndarray) -> np.ndarray:
+    """Each row's mean of grid-pixel times (NaT where the row has none), exact to the nanosecond."""
+    t = np.asarray(times, dtype="datetime64[ns]")
+    ok = ~np.isnat(t)
+    ns = t.astype(np.int64)
+    count = ok.sum(axis=1)
+    ref = np.where(count > 0, np.where(ok, ns, np.iinfo(np.int64).max).min(axis=1), 0)
+    mean = np.where(ok, ns - ref[:, None], 0).sum(axis=1) / np.maximum(count, 1)
+    out = (ref + np.round(mean).astype(np.int64)).astype("datetime64[ns]")
+    out[count == 0] = NAT
+    return out
+
+
 def iso_utc(t: Any) -> str:
     """An ISO-8601 UTC string (microseconds, ``Z``) of a datetime or datetime64."""
     if isinstance(t, datetime):
@@ -147,6 +173,8 @@ class SlotAccess:
         self.area = self.geometry.area()
         self._line_times = np.full(self.area.height, NAT, dtype="datetime64[ns]")
         self._times_known: set[int] = set()
+        # per unit with per-pixel times: (first grid row, first grid column, grid-pixel times)
+        self._pixel_blocks: dict[int, tuple[int, int, np.ndarray]] = {}
 
     # --- geometry and times ----------------------------------------------------------------------
     def _read_geometry(self):
@@ -195,11 +223,17 @@ class SlotAccess:
             if path is None:
                 continue  # a missing unit: its lines stay unmatched
             header = self._ref_header if path == self._ref_path(band) else self.product.read_header(path, band)
-            native = self.product.line_times(header, self.infos, self.geometry)
-            if native is None:
-                continue
-            lt = mean_line_times(native, f)
             first = header.row0 // f
+            native = self.product.line_times(header, self.infos, self.geometry)
+            pixel = self.product.pixel_times(path, band, header)
+            if pixel is not None:
+                grid = mean_pixel_times(pixel, f)
+                self._pixel_blocks[unit] = (first, header.col0 // f, grid)
+                lt = row_means(grid) if native is None else mean_line_times(native, f)
+            elif native is None:
+                continue
+            else:
+                lt = mean_line_times(native, f)
             lo, hi = max(first, 0), min(first + lt.size, height)
             if hi > lo:
                 self._line_times[lo:hi] = lt[lo - first:hi - first]
@@ -210,12 +244,35 @@ class SlotAccess:
         return units[min(units)]
 
     def times_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """When the pixels (grid rows/cols) were observed; NaT for rows < 0 or not read."""
+        """When the pixels (grid rows/cols) were observed; NaT for rows < 0 or not read.
+
+        A pixel of a unit with per-pixel times (``ImagerProduct.pixel_times``) gets its own time;
+        every other pixel its line's time.
+        """
         rows = np.asarray(rows, dtype=np.int64)
+        cols = np.broadcast_to(np.asarray(cols, dtype=np.int64), rows.shape)
         lt = self.line_times(rows)
         out = np.full(rows.shape, NAT, dtype="datetime64[ns]")
         ok = (rows >= 0) & (rows < lt.shape[0])
         out[ok] = lt[rows[ok]]
+        for r0, c0, block in self._pixel_blocks.values():
+            inside = ok & (rows >= r0) & (rows < r0 + block.shape[0]) & (cols >= c0) & (cols < c0 + block.shape[1])
+            if inside.any():
+                out[inside] = block[rows[inside] - r0, cols[inside] - c0]
+        return out
+
+    def pixel_times(self, row0: int, row1: int, col0: int, col1: int) -> np.ndarray | None:
+        """Per-pixel times of grid rows [row0, row1) x columns [col0, col1); None where the product has
+        only line times (NaT where a unit was not read)."""
+        self.line_times(np.arange(row0, row1))
+        if not self._pixel_blocks:
+            return None
+        out = np.full((row1 - row0, col1 - col0), NAT, dtype="datetime64[ns]")
+        for r0, c0, block in self._pixel_blocks.values():
+            a, b = max(row0, r0), min(row1, r0 + block.shape[0])
+            ca, cb = max(col0, c0), min(col1, c0 + block.shape[1])
+            if a < b and ca < cb:
+                out[a - row0:b - row0, ca - col0:cb - col0] = block[a - r0:b - r0, ca - c0:cb - c0]
         return out
 
     # --- band values --------------------------------------------------------------------------------
@@ -292,7 +349,11 @@ class SlotAccess:
         values = {b: np.full((r1 - r0, c1 - c0), np.nan, np.float32) for b in self.band_names}
         self.fill_patches_rect(r0, r1, c0, c1, values)
         times = self.line_times(np.arange(r0, r1))[r0:r1].copy()
-        return {"rows": (r0, r1), "cols": (c0, c1), "values": values, "line_time": times}
+        got = {"rows": (r0, r1), "cols": (c0, c1), "values": values, "line_time": times}
+        pixel = self.pixel_times(r0, r1, c0, c1)
+        if pixel is not None:
+            got["pixel_time"] = pixel
+        return got
 
     def fill_patches_rect(self, r0: int, r1: int, c0: int, c1: int, values: dict[str, np.ndarray]) -> None:
         """Fill whole-row rectangles of every band (``read_rows``); missing units stay NaN."""
@@ -334,5 +395,5 @@ def open_slot(files: Sequence[str | Path], bands: Sequence[str] | None = None, *
     return SlotAccess(found[0], files, bands, **kwargs)
 
 
-__all__ = ["SlotAccess", "block_mean", "default_decode_threads", "iso_utc", "mean_line_times", "open_slot",
-           "value_stats"]
+__all__ = ["SlotAccess", "block_mean", "default_decode_threads", "iso_utc", "mean_line_times", "mean_pixel_times",
+           "open_slot", "row_means", "value_stats"]

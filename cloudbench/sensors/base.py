@@ -192,17 +192,26 @@ class ImagerProduct(abc.ABC):
         """Native pixels per grid pixel along each axis (e.g. 4 for AHI's 0.5 km band)."""
         return int(round(self.grid_km / self.bands[band].resolution_km))
 
+    def band_name(self, name: str) -> str | None:
+        """The product's spelling of a band name given in any case (``b13`` -> ``B13``, ``IR_105`` ->
+        ``ir_105``), or None when it is not one of its bands."""
+        if name in self.bands:
+            return name
+        folded = name.strip().casefold()
+        return next((b for b in self.bands if b.casefold() == folded), None)
+
     def check_bands(self, names: Sequence[str] | None) -> tuple[str, ...]:
-        """The bands asked for (every band when None), or a UserError naming the valid ones."""
+        """The bands asked for, in the product's spelling (every band when None), or a UserError naming
+        the valid ones."""
         from cloudbench.errors import UserError
 
         if not names:
             return self.band_names
-        bad = [b for b in names if b not in self.bands]
+        bad = [b for b in names if self.band_name(b) is None]
         if bad:
             raise UserError(f"{', '.join(bad)} not {self.description} bands",
                             fix=f"choose from {','.join(self.band_names)}")
-        return tuple(names)
+        return tuple(self.band_name(b) for b in names)  # type: ignore[misc]
 
     # --- geometry -------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -262,6 +271,16 @@ class ImagerProduct(abc.ABC):
         """
         return header.line_times
 
+    def pixel_times(self, path: str | Path, band: str, header: UnitHeader) -> np.ndarray | None:
+        """Per-pixel times of one file (native rows x columns of ``band``, datetime64[ns], NaT where
+        unknown) for products whose pixels of one line are seen at different times (FCI).
+
+        None (the default) says line times describe every pixel. Where a product gives pixel times,
+        :meth:`SlotAccess.times_at <cloudbench.readers.slot_access.SlotAccess.times_at>` returns them
+        and line times default to each row's mean.
+        """
+        return None
+
     def skip_reason(self, info: ImagerFile) -> str | None:
         """Why collocation cannot use a file (a sub-area scan), or None when it can."""
         if not info.full_disk:
@@ -294,6 +313,11 @@ class ImagerProduct(abc.ABC):
     @abc.abstractmethod
     def synthetic_line_times(self, geometry: FullDiskGeometry, slot_start: datetime) -> np.ndarray:
         """Per grid row observation times a synthetic scan of ``slot_start`` records (datetime64[ns])."""
+
+    def synthetic_pixel_times(self, geometry: FullDiskGeometry, slot_start: datetime) -> np.ndarray | None:
+        """Per grid pixel times (lines x cols, datetime64[ns]) a synthetic scan records, for products
+        with per-pixel times; None (the default): every pixel of a line is seen at its line time."""
+        return None
 
     @abc.abstractmethod
     def write_synthetic_slot(self, root: str | Path, *, platform: str, slot_start: datetime,

@@ -29,6 +29,7 @@ BUILTIN_IMAGERS: tuple[str, ...] = (
     "cloudbench.sensors.ahi_hsd:AhiHsd",
     "cloudbench.sensors.abi_l1b:AbiL1b",
     "cloudbench.sensors.seviri_native:SeviriNative",
+    "cloudbench.sensors.fci_l1c:FciL1c",
 )
 BUILTIN_LABELS: tuple[str, ...] = (
     "cloudbench.sensors.cloudsat_cldclass_lidar:CloudsatCldclassLidar",

@@ -78,11 +78,11 @@ def parse_bands(spec: str | None, imager: str) -> tuple[str, ...]:
     product = registry.imager_for_position(imager)
     if not spec:
         return product.band_names
-    bands = tuple(b.strip().upper() for b in spec.split(",") if b.strip())
-    bad = [b for b in bands if b not in product.bands]
+    bands = tuple(b.strip() for b in spec.split(",") if b.strip())
+    bad = [b for b in bands if product.band_name(b) is None]
     if bad:
         raise UserError(f"--bands: {', '.join(bad)} not {imager} bands", fix=f"choose from {','.join(product.band_names)}")
-    return bands
+    return tuple(product.band_name(b) for b in bands)  # any case: the product's spelling (b13, IR_105, ir_105)
 
 
 @dataclass

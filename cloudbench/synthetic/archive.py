@@ -199,9 +199,10 @@ def write_archive(
     platform = registry.platforms_for(imager, start_dt)[0]
     geometry = product.geometry_at(platform, start_dt, 1 if full_size else reduction)
     if bands is not None:
-        bad = [b for b in bands if b not in product.bands]
+        bad = [b for b in bands if product.band_name(b) is None]
         if bad:
             raise ValueError(f"{bad} are not {product.description} bands; choose from {', '.join(product.band_names)}")
+        bands = [product.band_name(b) for b in bands]  # the product's spelling, whatever the case given
     start64 = orbit._to_ns(start_dt)
     end64 = orbit._to_ns(end_dt)
     scene = scene or Scene(seed, start64, end64, region=reg)

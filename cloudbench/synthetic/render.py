@@ -10,7 +10,8 @@ retrievals rely on:
   2.2 um ice reflects much less than water; the 1.38 um band sees only high clouds;
 - absorbing bands (water vapour, CO2) see the clear sky at a band-specific height and only clouds
   above it.
-Each pixel is rendered at its own line time, so clouds move during the scan, and at the position of
+Each pixel is rendered at its own line time (its own time, for imagers that record one per pixel), so
+clouds move during the scan, and at the position of
 the parallax-displaced cloud top (highest top wins), as the real imager sees it.
 
 Values are physical (reflectance % or brightness temperature K) on the 2 km grid; NaN off the disk.
@@ -187,6 +188,7 @@ class RenderedSlot:
     view: ApparentView | None  # flattened per-pixel view (row-major over the disk); None unless kept
     solar_zenith: np.ndarray  # (lines, cols) deg
     satellite_zenith: np.ndarray  # (lines, cols) deg
+    pixel_times: np.ndarray | None = None  # (lines, cols) datetime64[ns] where a line's pixels differ (FCI)
 
 
 def render_slot(
@@ -211,7 +213,8 @@ def render_slot(
         bands: Band names (``B01``..``B16`` or ``C01``..``C16``); all by default.
         seed: Seeds the instrument noise (combined with the slot time, so slots differ).
         noise: Add small Gaussian noise (0.15 K, 0.3 %); off for exact tests.
-        line_times: Per-line times to use instead of the nominal scan model.
+        line_times: Per-line times to use instead of the nominal scan model. Without them, a product
+            with per-pixel times (``synthetic_pixel_times``) renders each pixel at its own time.
         roi: Region of interest: pixels farther than ``roi_margin_deg`` from it are rendered as
             clear sky without searching for clouds (keeps reduced test archives fast). None renders
             clouds everywhere.
@@ -228,8 +231,11 @@ def render_slot(
     if bad:
         raise ValueError(f"{bad} are not {product.description} bands; choose from {', '.join(product.band_names)}")
     lines, cols = (int(v) for v in geometry.shape)
+    pixel_times = None
     if line_times is None:
+        pixel_times = product.synthetic_pixel_times(geometry, _as_datetime(slot_start))
         line_times = slot_line_times(geometry, slot_start)
+    view_times = line_times if pixel_times is None else pixel_times
     slot_s = int((_to_ns(slot_start) - np.datetime64("1970-01-01", "ns")).astype(np.int64) // _NS)
     out = {name: np.full((lines, cols), np.nan, dtype=np.float32) for name in names}
     sza_out = np.full((lines, cols), np.nan, dtype=np.float32)
@@ -245,7 +251,7 @@ def render_slot(
 
             plon, plat = pixel_lonlat(geometry.area(), rows, cc)
             active = _roi_mask(roi, roi_margin_deg, plon, plat)
-        view = scene.apparent_view(geometry, rows, cc, line_times, active=active)
+        view = scene.apparent_view(geometry, rows, cc, view_times, active=active)
         values, sza, vza = _render_pixels(scene, geometry, view, names, noise=noise, seed=(int(seed), slot_s % (2**32), r0))
         for name in names:
             out[name][r0:r1] = values[name].reshape(r1 - r0, cols)
@@ -259,6 +265,7 @@ def render_slot(
         view=_concat_views(views) if keep_view else None,
         solar_zenith=sza_out,
         satellite_zenith=vza_out,
+        pixel_times=None if pixel_times is None else np.asarray(pixel_times, dtype="datetime64[ns]"),
     )
 
 

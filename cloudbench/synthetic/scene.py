@@ -434,7 +434,9 @@ class Scene:
         Args:
             geometry: An object with ``.area()`` (pyresample AreaDefinition) or an AreaDefinition.
             rows, cols: Global pixel indices (same shape; flattened internally).
-            line_times: datetime64 observation time of every line of the disk (indexed by row).
+            line_times: datetime64 observation time of every line of the disk (indexed by row), or of
+                every pixel (lines x cols, indexed by row and column) for imagers that see the pixels
+                of one line at different times.
             active: Optional mask (flattened like rows): pixels outside it are treated as clear sky
                 without searching for clouds (renders far from the region of interest stay cheap).
         """
@@ -443,7 +445,8 @@ class Scene:
         area = geometry.area() if hasattr(geometry, "area") and callable(geometry.area) else geometry
         plon, plat = pixel_lonlat(area, rows, cols)
         sub_lon = float(geometry.sub_lon) if hasattr(geometry, "sub_lon") else area_sub_lon(area)
-        time = np.asarray(line_times, dtype="datetime64[ns]")[rows]
+        times = np.asarray(line_times, dtype="datetime64[ns]")
+        time = times[rows] if times.ndim == 1 else times[rows, cols]
         n = rows.shape[0]
         best_h = np.full(n, -np.inf)
         best_lon = plon.copy()
@@ -500,8 +503,8 @@ class Scene:
 
         A pixel crossed by a cloud edge, a phase boundary or a cloud top passing a bin edge holds more
         than one truth column, and no single label can be the pixel's; judging labels against the
-        truth needs to know which pixels those are. ``line_times`` is indexed by row, as for
-        :meth:`apparent_truth`.
+        truth needs to know which pixels those are. ``line_times`` is indexed by row (or by row and
+        column), as for :meth:`apparent_view`.
         """
         from pyresample.geometry import AreaDefinition
 
@@ -514,7 +517,9 @@ class Scene:
         i, j = np.meshgrid(np.arange(sub), np.arange(sub), indexing="ij")
         sub_rows = (rows[:, None] * sub + i.ravel()[None, :]).ravel()
         sub_cols = (cols[:, None] * sub + j.ravel()[None, :]).ravel()
-        over = self.apparent_truth(fine, sub_rows, sub_cols, np.repeat(np.asarray(line_times), sub), grid)
+        times = np.asarray(line_times)
+        fine_times = np.repeat(times, sub) if times.ndim == 1 else np.repeat(np.repeat(times, sub, 0), sub, 1)
+        over = self.apparent_truth(fine, sub_rows, sub_cols, fine_times, grid)
         return centre, over.reshape(rows.size, sub * sub, -1)
 
     def apparent_cloud_top_km(self, geometry, rows, cols, line_times) -> np.ndarray:

@@ -15,6 +15,7 @@ REAL_DATA = Path(__file__).resolve().parents[1] / "data" / "real"
 
 AHI_SLOT = datetime(2018, 10, 1, 3, 0, tzinfo=UTC)
 ABI_SLOT = datetime(2019, 10, 1, 3, 0, tzinfo=UTC)
+FCI_SLOT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def smooth_field(shape: tuple[int, int], lo: float, hi: float, seed: int) -> np.ndarray:
@@ -41,6 +42,8 @@ def physical_bands(geometry, spec: dict[str, tuple[float, float]], seed: int = 0
 AHI_SPEC = {"B03": (0.0, 110.0), "B04": (2.0, 95.0), "B13": (185.0, 315.0)}
 # C02 0.5 km, C01 1 km, C13 2 km.
 ABI_SPEC = {"C02": (0.0, 110.0), "C01": (2.0, 95.0), "C13": (185.0, 315.0)}
+# Two 1 km solar channels and two 2 km infrared ones; ir_38 reaches into its warm counts (above 320 K).
+FCI_SPEC = {"vis_06": (0.0, 110.0), "nir_16": (1.0, 80.0), "ir_38": (210.0, 390.0), "ir_105": (185.0, 315.0)}
 
 
 @pytest.fixture(scope="session")
@@ -62,4 +65,16 @@ def abi_slot(tmp_path_factory):
     geometry = geometry_for("goes16", 10)
     truth = physical_bands(geometry, ABI_SPEC, seed=7)
     paths = write_abi_slot(root, platform="goes16", slot_start=ABI_SLOT, bands=truth, geometry=geometry)
+    return {"root": root, "geometry": geometry, "truth": truth, "paths": paths}
+
+
+@pytest.fixture(scope="session")
+def fci_slot(tmp_path_factory):
+    """Every body chunk of one FCI repeat cycle on the 10-times reduced disk (557 rows, 40 chunks)."""
+    from cloudbench.synthetic.fci_l1c import write_fci_slot
+
+    root = tmp_path_factory.mktemp("fci_archive")
+    geometry = geometry_for("meteosat12", 10)
+    truth = physical_bands(geometry, FCI_SPEC, seed=11)
+    paths = write_fci_slot(root, platform="meteosat12", slot_start=FCI_SLOT, bands=truth, geometry=geometry)
     return {"root": root, "geometry": geometry, "truth": truth, "paths": paths}
