@@ -79,6 +79,32 @@ def demo_region(imager: str) -> Region:
     return Region(round(lon - 30.0, 1), -60.0, round(lon + 30.0, 1), 60.0, name=f"{imager}-demo", imager=imager)
 
 
+def _overlap(imager: str, labels: str) -> tuple[date, date | None] | None:
+    """The span in which the imager position and the label product both have data (None: never)."""
+    from cloudbench.sensors.registry import label_product, positions
+
+    lab_start, lab_end = label_product(labels).operational
+    periods = positions()[imager]
+    start = max(lab_start, min(p.start for p in periods)).date()
+    ends = [e.date() for e in (lab_end, None if any(p.end is None for p in periods) else max(p.end for p in periods))
+            if e is not None]
+    end = min(ends) if ends else None
+    if end is not None and end < start + timedelta(days=31 + DAY_STEP * MIN_DAYS):
+        return None
+    return start, end
+
+
+def default_labels(imager: str) -> str:
+    """CloudSat for imagers that flew with it (the paper's product), else the first label product that
+    flies with the imager (EarthCARE for the imagers launched after 2023)."""
+    from cloudbench.sensors.registry import label_choices
+
+    for key in (DEMO_LABELS, *label_choices()):
+        if _overlap(imager, key) is not None:
+            return key
+    raise UserError(f"no label product flies with the {imager} imager")
+
+
 def first_day(imager: str, labels: str) -> date:
     """The paper's first day when both sensors flew then, else the first of a month in which both fly."""
     from cloudbench.sensors.registry import label_product, positions
@@ -114,7 +140,7 @@ class DemoSettings:
 
     days: int = 8
     bands: tuple[str, ...] = ()  # empty: the imager's bands nearest DEMO_WAVELENGTHS_UM
-    labels: str = DEMO_LABELS
+    labels: str = ""  # empty: default_labels(imager)
     imager: str = DEMO_IMAGER
     reduction: int = 10
     full_size: bool = False
@@ -132,6 +158,8 @@ class DemoSettings:
         from cloudbench.sensors.registry import imager_for_position, label_product
 
         product = imager_for_position(self.imager)
+        if not self.labels:
+            object.__setattr__(self, "labels", default_labels(self.imager))
         label_product(self.labels)  # an unknown product names the known ones
         if not self.bands:
             object.__setattr__(self, "bands", bands_near(self.imager, DEMO_WAVELENGTHS_UM))
@@ -393,7 +421,7 @@ def run_demo(
     progress: bool = True,
     *,
     bands: Sequence[str] = (),
-    labels: str = DEMO_LABELS,
+    labels: str = "",
     imager: str = DEMO_IMAGER,
     seed: int = 0,
     echo: Echo | None = None,
@@ -512,7 +540,7 @@ def build_synthetic_benchmark(
     *,
     days: int = MIN_DAYS + 1,
     bands: Sequence[str] = (),
-    labels: str = DEMO_LABELS,
+    labels: str = "",
     imager: str = DEMO_IMAGER,
     reduction: int = 10,
     patch_size: int = 16,

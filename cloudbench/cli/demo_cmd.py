@@ -8,7 +8,7 @@ import threading
 import click
 
 from cloudbench.cli.choices import imager_positions, label_products
-from cloudbench.demo import DEMO_IMAGER, DEMO_LABELS, MAX_DAYS, MIN_DAYS, DemoSettings
+from cloudbench.demo import DEMO_IMAGER, MAX_DAYS, MIN_DAYS, DemoSettings
 
 
 def _interrupt_on_sigterm() -> None:
@@ -31,8 +31,9 @@ def _interrupt_on_sigterm() -> None:
               help="Training epochs of SGMAGNet (small).")
 @click.option("--bands", default=None,
               help="Imager bands, comma separated (default: the imager's 1.6, 8.6, 10.4, 11.2 and 12.3 um bands).")
-@click.option("--labels", type=label_products(), default=DEMO_LABELS, show_default=True,
-              help="Label product (cldclass-lidar: CloudSat over SFTP; vfm: CALIPSO over a CMR-style search; ...).")
+@click.option("--labels", type=label_products(), default=None,
+              help="Label product (default: cldclass-lidar, CloudSat over SFTP; for imagers launched after 2023 "
+                   "earthcare-ac-tc, EarthCARE over a STAC search).")
 @click.option("--imager", type=imager_positions(), default=DEMO_IMAGER, show_default=True, help="Imager position.")
 @click.option("--full-size", is_flag=True, help="Real 5500 x 5500 disks (slow: tens of minutes, gigabytes).")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -47,7 +48,7 @@ def command(out, days, epochs, bands, labels, imager, full_size, seed, no_progre
     _interrupt_on_sigterm()
     band_list = [b.strip().upper() for b in (bands or "").split(",") if b.strip()]
     result = run_demo(out, days=days, full_size=full_size, epochs=epochs, progress=not no_progress,
-                      bands=band_list, labels=labels, imager=imager, seed=seed, echo=click.echo)
+                      bands=band_list, labels=labels or "", imager=imager, seed=seed, echo=click.echo)
     click.echo("\n== metrics (test split) ==")
     click.echo(result.table)
     click.echo("\n== figures ==")
