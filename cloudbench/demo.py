@@ -150,6 +150,7 @@ class DemoSettings:
     batch_size: int = 8
     model: str = "sgmagnet"
     size: str = "small"
+    first_date: date | None = None  # None: first_day(imager, labels)
 
     def __post_init__(self) -> None:
         if not MIN_DAYS <= self.days <= MAX_DAYS:
@@ -160,7 +161,9 @@ class DemoSettings:
         product = imager_for_position(self.imager)
         if not self.labels:
             object.__setattr__(self, "labels", default_labels(self.imager))
-        label_product(self.labels)  # an unknown product names the known ones
+        label = label_product(self.labels)  # an unknown product names the known ones
+        if self.first_date is not None:
+            self._check_both_fly(label.operational, product.positions[self.imager])
         if not self.bands:
             object.__setattr__(self, "bands", bands_near(self.imager, DEMO_WAVELENGTHS_UM))
         unknown = [b for b in self.bands if b not in product.bands]
@@ -169,6 +172,19 @@ class DemoSettings:
                             fix=f"choose from {','.join(product.band_names)}")
         if self.epochs < 1:
             raise UserError(f"--epochs must be at least 1, got {self.epochs}")
+
+    def _check_both_fly(self, operational, periods) -> None:
+        """UserError unless the label product and some platform of the imager position fly on every day."""
+        last = self.first_date + timedelta(days=DAY_STEP * (self.days - 1))
+
+        def flies(start: datetime, end: datetime | None, day: date) -> bool:
+            return start.date() <= day and (end is None or day < end.date())
+
+        for day in (self.first_date, last):
+            if not (flies(*operational, day) and any(flies(p.start, p.end, day) for p in periods)):
+                raise UserError(f"--first-day {self.first_date}: {self.labels} and the {self.imager} imager do not "
+                                f"both fly on {day}",
+                                fix=f"start on or after {first_day(self.imager, self.labels)}, or use fewer --days")
 
     @property
     def region(self) -> Region:
@@ -182,7 +198,7 @@ class DemoSettings:
 
     @property
     def dates(self) -> list[date]:
-        first = first_day(self.imager, self.labels)
+        first = self.first_date or first_day(self.imager, self.labels)
         return [first + timedelta(days=DAY_STEP * i) for i in range(self.days)]
 
     @property
@@ -210,6 +226,7 @@ class DemoResult:
     ports: tuple[int, ...]
     commands: list[str] = field(default_factory=list)  # as a user would type them
     seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # this process's CPU time per stage
 
     @property
     def source(self) -> Path:
@@ -386,21 +403,25 @@ def _prepare_out(out: Path) -> None:
 
 
 class _Stages:
-    """Numbers the stages, echoes each command as typed, and times it."""
+    """Numbers the stages, echoes each command as typed, and times it (wall clock and this process's CPU
+    time: on a shared machine the wall clock says more about the neighbours than about the demo)."""
 
     def __init__(self, total: int, echo: Echo | None):
         self.total, self.echo, self.n = total, echo, 0
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
         self.commands: list[str] = []
 
     @contextlib.contextmanager
     def stage(self, name: str, what: str) -> Iterator[None]:
         self.n += 1
         self.say(f"\n[{self.n}/{self.total}] {name}: {what}")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         yield
         self.seconds[name] = round(time.perf_counter() - t0, 2)
-        self.say(f"[{self.n}/{self.total}] {name} done in {self.seconds[name]:.1f} s")
+        self.cpu_seconds[name] = round(time.process_time() - c0, 2)
+        self.say(f"[{self.n}/{self.total}] {name} done in {self.seconds[name]:.1f} s "
+                 f"(CPU {self.cpu_seconds[name]:.1f} s)")
 
     def command(self, name: str, args: Sequence[str]) -> str:
         line = shell_line(args)
@@ -424,6 +445,7 @@ def run_demo(
     labels: str = "",
     imager: str = DEMO_IMAGER,
     seed: int = 0,
+    first_date: date | None = None,
     echo: Echo | None = None,
     on_servers: Callable[[Any], None] | None = None,
 ) -> DemoResult:
@@ -442,6 +464,7 @@ def run_demo(
             CMR-style server; ...).
         imager: An imager position (``himawari``, ``goes-east``, ...).
         seed: Seeds the synthetic scene, the splits and the training.
+        first_date: The first day (default: :func:`first_day`, as ``days`` says).
         echo: Receives every line to show (stages, commands, their output); None shows nothing.
         on_servers: Called with the served endpoints once the servers are up (tests use the ports).
 
@@ -451,7 +474,7 @@ def run_demo(
     from cloudbench.sources.local_servers import serve_archive
 
     settings = DemoSettings(days=days, bands=tuple(b.upper() for b in bands), labels=labels, imager=imager,
-                            full_size=full_size, seed=seed, epochs=epochs)
+                            full_size=full_size, seed=seed, epochs=epochs, first_date=first_date)
     out = Path(out)
     _prepare_out(out)
     stages = _Stages(8, echo)
@@ -497,10 +520,12 @@ def run_demo(
     figures = [evaluation_dir / f for f in doc.get("figures", [])]
     figures.append(dataset / "summary.png")
     result = DemoResult(out, settings, doc, [f for f in figures if f.exists()], tuple(endpoints.ports),
-                        stages.commands, stages.seconds)
+                        stages.commands, stages.seconds, stages.cpu_seconds)
     (out / "demo.json").write_text(json.dumps(
         {"settings": asdict(settings), "commands": result.commands, "seconds": result.seconds,
-         "figures": [str(f) for f in result.figures], "ports": list(result.ports)}, indent=2), encoding="utf-8")
+         "cpu_seconds": result.cpu_seconds,
+         "figures": [str(f) for f in result.figures], "ports": list(result.ports)}, indent=2, default=str),
+        encoding="utf-8")
     return result
 
 
@@ -546,6 +571,7 @@ def build_synthetic_benchmark(
     patch_size: int = 16,
     seed: int = 0,
     levels: str | None = None,
+    first_date: date | None = None,
     progress: bool = False,
 ) -> Path:
     """Synthetic archive -> collocate -> build-splits into ``out`` (no servers, no training); returns DATASET/.
@@ -554,9 +580,11 @@ def build_synthetic_benchmark(
     days, bands, labels and seed can reuse it; collocate and build-splits run through the CLI group
     exactly as the demo runs them. ``levels`` ("START:STOP:STEP" in km, collocate's ``--levels``)
     replaces the default height grid, e.g. a coarser grid for a benchmark that must train in seconds.
+    ``first_date`` starts the days elsewhere than :func:`first_day` (e.g. after a platform hand-over).
     """
     settings = DemoSettings(days=days, bands=tuple(bands) or bands_near(imager, TINY_WAVELENGTHS_UM), labels=labels,
-                            imager=imager, reduction=reduction, patch_size=patch_size, seed=seed)
+                            imager=imager, reduction=reduction, patch_size=patch_size, seed=seed,
+                            first_date=first_date)
     out = Path(out)
     source, pairs, dataset = out / SOURCE, out / PAIRS, out / DATASET
     write_demo_source(source, settings, progress=progress)

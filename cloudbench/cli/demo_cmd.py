@@ -35,10 +35,12 @@ def _interrupt_on_sigterm() -> None:
               help="Label product (default: cldclass-lidar, CloudSat over SFTP; for imagers launched after 2023 "
                    "earthcare-ac-tc, EarthCARE over a STAC search).")
 @click.option("--imager", type=imager_positions(), default=DEMO_IMAGER, show_default=True, help="Imager position.")
+@click.option("--first-day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="First day of data, YYYY-MM-DD (default: 2018-10-01, or the first month both sensors fly).")
 @click.option("--full-size", is_flag=True, help="Real 5500 x 5500 disks (slow: tens of minutes, gigabytes).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
-def command(out, days, epochs, bands, labels, imager, full_size, seed, no_progress) -> None:
+def command(out, days, epochs, bands, labels, imager, first_day, full_size, seed, no_progress) -> None:
     """Synthetic archive -> loopback servers -> download -> collocate -> build-splits -> train -> evaluate."""
     from cloudbench.cli import set_run_dir
 
@@ -48,12 +50,13 @@ def command(out, days, epochs, bands, labels, imager, full_size, seed, no_progre
     _interrupt_on_sigterm()
     band_list = [b.strip().upper() for b in (bands or "").split(",") if b.strip()]
     result = run_demo(out, days=days, full_size=full_size, epochs=epochs, progress=not no_progress,
-                      bands=band_list, labels=labels or "", imager=imager, seed=seed, echo=click.echo)
+                      bands=band_list, labels=labels or "", imager=imager, seed=seed,
+                      first_date=first_day.date() if first_day else None, echo=click.echo)
     click.echo("\n== metrics (test split) ==")
     click.echo(result.table)
     click.echo("\n== figures ==")
     for path in result.figures:
         click.echo(str(path))
     click.echo(f"\nreport: {result.run / 'eval-test' / 'report.md'}")
-    total = sum(result.seconds.values())
-    click.echo(f"demo finished in {total:.0f} s; the commands it ran are in {result.out / 'demo.json'}")
+    total, cpu = sum(result.seconds.values()), sum(result.cpu_seconds.values())
+    click.echo(f"demo finished in {total:.0f} s (CPU {cpu:.0f} s); the commands it ran are in {result.out / 'demo.json'}")

@@ -328,19 +328,44 @@ def read_earthcare_native(path: str | Path, product: ec.ProductType | None = Non
     return ds
 
 
-def native_classes(native: xr.Dataset, product: ec.ProductType) -> np.ndarray:
-    """(P, L) cloudbench classes per native cell: the table, then the quality flag, gaps and the ground."""
-    codes = native[product.class_var].values
+def cell_classes(codes: np.ndarray, product: ec.ProductType, centres_km: np.ndarray, surface_km: np.ndarray, *,
+                 quality: np.ndarray | None = None, valid: np.ndarray | None = None) -> np.ndarray:
+    """(P, L) cloudbench classes per native cell from the product's class codes: the table, then the
+    quality flag, cells without a valid height and cells under the ground (all unlabeled).
+
+    Args:
+        codes: (P, L) int8 class codes of ``product.class_var``.
+        centres_km: (P, L) cell centres above mean sea level (km), top first.
+        surface_km: (P,) surface above mean sea level (km); NaN where unknown (nothing is cut).
+        quality: (P, L) the product's quality flags, when it has them.
+        valid: (P, L) False where the file's height was fill.
+    """
+    codes = np.asarray(codes, dtype=np.int8)
     classes = ec.class_lookup(product.table)[codes.view(np.uint8)]
-    if "quality" in native and product.bad_quality:
-        classes[np.isin(native["quality"].values, product.bad_quality)] = UNLABELED
-    classes[~native["valid_height"].values] = UNLABELED
-    edges = cell_edges_from_centres(native["height_msl"].values)
+    if quality is not None and product.bad_quality:
+        classes[np.isin(quality, product.bad_quality)] = UNLABELED
+    if valid is not None:
+        classes[~np.asarray(valid, dtype=bool)] = UNLABELED
+    edges = cell_edges_from_centres(centres_km)
     cell_top = np.maximum(edges[:, :-1], edges[:, 1:])
-    surface_km = native["surface_elevation"].values / 1000.0
+    surface_km = np.asarray(surface_km, dtype=np.float64)
     below = cell_top <= np.where(np.isfinite(surface_km), surface_km, -np.inf)[:, None]
     classes[below] = UNLABELED  # whatever a product says under the ground is not sky
     return classes
+
+
+def native_classes(native: xr.Dataset, product: ec.ProductType) -> np.ndarray:
+    """(P, L) cloudbench classes per native cell of a granule read by :func:`read_earthcare_native`."""
+    return cell_classes(native[product.class_var].values, product, native["height_msl"].values,
+                        native["surface_elevation"].values / 1000.0,
+                        quality=native["quality"].values if "quality" in native else None,
+                        valid=native["valid_height"].values)
+
+
+def regrid_cells_to_grid(classes: np.ndarray, centres_km: np.ndarray, grid: HeightGrid) -> np.ndarray:
+    """(P, L) classes on native cells with centres ``centres_km`` -> (P, Z) classes on ``grid``: cell
+    edges halfway between centres, then the common regridding rule with each profile's own edges."""
+    return regrid.regrid_profile_cells(classes, cell_edges_from_centres(centres_km), grid)
 
 
 def read_earthcare_tc(path: str | Path, grid: HeightGrid = config.DEFAULT_GRID,
@@ -350,9 +375,7 @@ def read_earthcare_tc(path: str | Path, grid: HeightGrid = config.DEFAULT_GRID,
     native = read_earthcare_native(path, product)
     product = ec.PRODUCT_TYPES[native.attrs["product"]]
     native = native.isel(profile=np.flatnonzero(native["usable"].values))
-    classes = native_classes(native, product)
-    edges = cell_edges_from_centres(native["height_msl"].values)
-    phase = regrid.regrid_profile_cells(classes, edges, grid)
+    phase = regrid_cells_to_grid(native_classes(native, product), native["height_msl"].values, grid)
     times = native["time"].values
     lat, lon = native["latitude"].values, native["longitude"].values
     ds = xr.Dataset(

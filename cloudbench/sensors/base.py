@@ -410,6 +410,20 @@ class LabelProduct(abc.ABC):
                         seed: int = 0, version: str | None = None) -> Path:
         """Write one granule under ARCHIVE/ ``root`` (archive layout, real name); returns its path."""
 
+    def ideal_columns(self, layers: TrackLayers, grid: HeightGrid) -> np.ndarray:
+        """(N, Z) classes on ``grid`` that a perfect instance of this product reports for ``layers``.
+
+        A perfect instance knows the layers exactly but still samples them as the product does
+        (its own vertical cells, what its instruments can and cannot see) and goes through the
+        reader's regridding rule. Truth tests compare collocated labels with these columns, so that
+        what they measure is the collocation (time, parallax, pixel lookup), not the product's known
+        vertical quantisation. The default suits a product that reports layer bases and tops as
+        heights (CloudSat's layer table): the exact layers rasterised by the regridding rule.
+        """
+        from cloudbench.synthetic.scene import rasterise_layers
+
+        return rasterise_layers(layers, grid)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.key!r}>"
 

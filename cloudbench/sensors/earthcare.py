@@ -101,6 +101,18 @@ class EarthcareTargetClassification(LabelProduct):
 
         return EARTHCARE.subpoint(times)
 
+    def ideal_columns(self, layers: TrackLayers, grid: HeightGrid) -> np.ndarray:
+        """The layers as this product reports them: classified on its ~100 m cells by its instruments'
+        view (the synthetic writer's), mapped by its class table, regridded as the reader does."""
+        from cloudbench.readers.earthcare_tc import cell_classes, regrid_cells_to_grid
+        from cloudbench.synthetic.earthcare_tc import level_centres_msl_km, reported_codes, view_cells
+
+        centres = level_centres_msl_km(self.product)
+        codes = reported_codes(self.product, view_cells(layers, centres))
+        centres_2d = np.broadcast_to(centres, codes.shape)
+        classes = cell_classes(codes, self.product, centres_2d, layers.surface_km)
+        return regrid_cells_to_grid(classes, centres_2d, grid)
+
     def write_synthetic(self, root: str | Path, layers: TrackLayers, granule: SyntheticGranule, *,
                         seed: int = 0, version: str | None = None) -> Path:
         from cloudbench.synthetic.earthcare_tc import EarthcareFrame, default_filename, write_earthcare_frame

@@ -234,6 +234,16 @@ def synergetic_codes(v: CellView, atlid: np.ndarray) -> np.ndarray:
     return out
 
 
+def reported_codes(product: ec.ProductType, view: CellView) -> np.ndarray:
+    """The codes of ``product.class_var`` per cell: what the product's instruments report for ``view``."""
+    atlid = atlid_codes(view)
+    if product.code == ec.AC_TC.code:
+        return synergetic_codes(view, atlid)
+    if product.code == ec.ATL_TC.code:
+        return atlid
+    return cpr_codes(view)
+
+
 # --- definitions ---------------------------------------------------------------------------------------------
 def definition_text(table, style: str) -> str:
     """A ``definition`` attribute for a class table: ``code: label`` lines or ``code=label`` pairs."""
@@ -415,7 +425,7 @@ def write_earthcare_frame(path: str | Path, product: ec.ProductType, layers: Tra
         zeros = np.zeros((n, product.n_levels), dtype=np.int8)
         style = product.definition_style
         if product.code == ec.AC_TC.code:
-            synergetic = synergetic_codes(view, atlid)
+            synergetic = reported_codes(product, view)
             classes = {"synergetic_target_classification": synergetic,
                        "synergetic_target_classification_medium_resolution": synergetic,
                        "synergetic_target_classification_low_resolution": synergetic,

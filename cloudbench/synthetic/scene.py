@@ -19,6 +19,7 @@ Design:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,6 +40,9 @@ from cloudbench.config import (
 from cloudbench.synthetic.layers import MAX_LAYERS, TrackLayers
 from cloudbench.synthetic.orbit import _to_ns
 from cloudbench.synthetic.parallax import true_lonlat
+
+ColumnRule = Callable[[TrackLayers, HeightGrid], np.ndarray]
+"""Layers -> (N, Z) class columns on a grid: :func:`rasterise_layers`, or a label product's ``ideal_columns``."""
 
 KM_PER_DEG = 111.195
 TILE_DEG = 5.0
@@ -423,9 +427,13 @@ class Scene:
         """Highest cloud top (km) at each point, NaN where clear."""
         return self.layers_at(lon, lat, time).cloud_top_km
 
-    def truth_columns(self, lon, lat, time, grid: HeightGrid) -> np.ndarray:
-        """Class code per common-grid bin (N, Z): clear above the surface, 255 below it."""
-        return rasterise_layers(self.layers_at(lon, lat, time), grid)
+    def truth_columns(self, lon, lat, time, grid: HeightGrid, columns: ColumnRule | None = None) -> np.ndarray:
+        """Class code per common-grid bin (N, Z): clear above the surface, 255 below it.
+
+        ``columns`` turns layers into columns (default :func:`rasterise_layers`, the exact layers);
+        a label product's ``ideal_columns`` gives them as that product would report them.
+        """
+        return (columns or rasterise_layers)(self.layers_at(lon, lat, time), grid)
 
     # --- the imager's view -------------------------------------------------------------------------
     def apparent_view(self, geometry, rows, cols, line_times, *, active: np.ndarray | None = None) -> ApparentView:
@@ -486,32 +494,35 @@ class Scene:
                 getattr(layers, name)[search] = getattr(sub, name)
         return ApparentView(plon, plat, time, covered & ~off, best_lon, best_lat, layers)
 
-    def apparent_truth(self, geometry, rows, cols, line_times, grid: HeightGrid) -> np.ndarray:
+    def apparent_truth(self, geometry, rows, cols, line_times, grid: HeightGrid,
+                       columns: ColumnRule | None = None) -> np.ndarray:
         """Class column (N, Z) under the cloud top the imager sees at each pixel (clear where none).
 
         This is the label a perfect parallax-corrected collocation would attach to the pixel. Pixels
-        off the disk are all 255.
+        off the disk are all 255. ``columns`` turns the layers there into columns (default: the exact
+        layers by :func:`rasterise_layers`; a label product's ``ideal_columns`` samples them as the
+        product does).
         """
         view = self.apparent_view(geometry, rows, cols, line_times)
-        out = rasterise_layers(view.layers, grid)
+        out = (columns or rasterise_layers)(view.layers, grid)
         out[~np.isfinite(view.lon)] = UNLABELED
         return out
 
     def footprint_truth(self, geometry, rows, cols, line_times, grid: HeightGrid,
-                        sub: int = 4) -> tuple[np.ndarray, np.ndarray]:
+                        sub: int = 4, columns: ColumnRule | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The truth at each pixel's centre (N, Z) and at ``sub`` x ``sub`` points over the pixel (N, sub*sub, Z).
 
         A pixel crossed by a cloud edge, a phase boundary or a cloud top passing a bin edge holds more
         than one truth column, and no single label can be the pixel's; judging labels against the
         truth needs to know which pixels those are. ``line_times`` is indexed by row (or by row and
-        column), as for :meth:`apparent_view`.
+        column), and ``columns`` is the rule from layers to columns, as for :meth:`apparent_truth`.
         """
         from pyresample.geometry import AreaDefinition
 
         rows = np.asarray(rows).ravel()
         cols = np.asarray(cols).ravel()
         area = geometry.area() if hasattr(geometry, "area") and callable(geometry.area) else geometry
-        centre = self.apparent_truth(geometry, rows, cols, line_times, grid)
+        centre = self.apparent_truth(geometry, rows, cols, line_times, grid, columns)
         fine = AreaDefinition("sub", "sub-pixels", "sub", area.crs, area.width * sub, area.height * sub,
                               area.area_extent)
         i, j = np.meshgrid(np.arange(sub), np.arange(sub), indexing="ij")
@@ -519,7 +530,7 @@ class Scene:
         sub_cols = (cols[:, None] * sub + j.ravel()[None, :]).ravel()
         times = np.asarray(line_times)
         fine_times = np.repeat(times, sub) if times.ndim == 1 else np.repeat(np.repeat(times, sub, 0), sub, 1)
-        over = self.apparent_truth(fine, sub_rows, sub_cols, fine_times, grid)
+        over = self.apparent_truth(fine, sub_rows, sub_cols, fine_times, grid, columns)
         return centre, over.reshape(rows.size, sub * sub, -1)
 
     def apparent_cloud_top_km(self, geometry, rows, cols, line_times) -> np.ndarray:

@@ -111,15 +111,15 @@ class BrightnessTemperaturePredictor:
         self.threshold_k = 10.0  # cloudy if BT is this much colder than the clear-sky BT
         self.depth_km = 2.0
 
-    def _predict(self, bt: torch.Tensor, threshold_k: float, depth_km: float) -> torch.Tensor:
-        """``bt`` (B, H, W) in K -> class codes (B, Z, H, W)."""
-        b = bt.shape[0]
-        clear_sky = bt.reshape(b, -1).amax(dim=1).view(b, 1, 1)  # warmest pixel ~ surface
+    @staticmethod
+    def _rule(bt: torch.Tensor, clear_sky: torch.Tensor, z: torch.Tensor, threshold_k: float,
+              depth_km: float) -> torch.Tensor:
+        """The rule, element by element (the arguments broadcast): class code at height ``z`` (km) under
+        a pixel of brightness temperature ``bt`` in a scene whose clear-sky temperature is ``clear_sky``."""
         cloudy = bt < clear_sky - threshold_k
         top_km = ((clear_sky - bt) / LAPSE_K_PER_KM).clamp(min=0.0)  # BT = T(top) in a standard atmosphere
-        z = self.centres_km.view(1, -1, 1, 1)
-        inside = cloudy[:, None] & (z <= top_km[:, None]) & (z >= top_km[:, None] - depth_km)
-        temp = (clear_sky[:, None] - LAPSE_K_PER_KM * z).clamp(min=TROPOPAUSE_K)
+        inside = cloudy & (z <= top_km) & (z >= top_km - depth_km)
+        temp = (clear_sky - LAPSE_K_PER_KM * z).clamp(min=TROPOPAUSE_K)
         phase = torch.where(
             temp >= FREEZING_K,
             torch.full_like(temp, WATER),
@@ -127,8 +127,22 @@ class BrightnessTemperaturePredictor:
         ).long()
         return torch.where(inside, phase, torch.full_like(phase, CLEAR))
 
+    @staticmethod
+    def _clear_sky(bt: torch.Tensor) -> torch.Tensor:
+        """(B,) the warmest pixel of each sample: the surface's temperature."""
+        return bt.reshape(bt.shape[0], -1).amax(dim=1)
+
+    def _predict(self, bt: torch.Tensor, threshold_k: float, depth_km: float) -> torch.Tensor:
+        """``bt`` (B, H, W) in K -> class codes (B, Z, H, W)."""
+        clear_sky = self._clear_sky(bt).view(-1, 1, 1, 1)
+        return self._rule(bt[:, None], clear_sky, self.centres_km.view(1, -1, 1, 1), threshold_k, depth_km)
+
     def fit(self, batches: Iterable[dict]) -> BrightnessTemperaturePredictor:
-        """Grid-search threshold and depth for the best macro F1 (all classes) on the given batches."""
+        """Grid-search threshold and depth for the best macro F1 (all classes) on the given batches.
+
+        Only labeled voxels count, so the rule is applied to those alone (a few per cent of a patch:
+        the track's pixels), element by element as :meth:`predict` applies it to the whole patch.
+        """
         from cloudbench.train.metrics import metrics_from_confusion
 
         grid = [(t, d) for t in BT_THRESHOLDS_K for d in DEPTHS_KM]
@@ -136,11 +150,12 @@ class BrightnessTemperaturePredictor:
         for batch in batches:
             bt = batch["image"][:, self.band].float()
             targets = TrackTargets.from_batch(batch)
-            target = targets.columns()
-            keep = target != UNLABELED
+            n, z = (targets.labels != UNLABELED).nonzero(as_tuple=True)  # the rule only where labels are
+            s = targets.sample[n]
+            bt_k, clear_k, z_k = bt[s, targets.row[n], targets.col[n]], self._clear_sky(bt)[s], self.centres_km[z]
+            truth = targets.labels[n, z] * NUM_CLASSES
             for g, (t, d) in enumerate(grid):
-                pred = targets.take(self._predict(bt, t, d))
-                code = target[keep] * NUM_CLASSES + pred[keep]
+                code = truth + self._rule(bt_k, clear_k, z_k, t, d)
                 cms[g] += torch.bincount(code, minlength=NUM_CLASSES**2).view(NUM_CLASSES, NUM_CLASSES).numpy()
         scores = [metrics_from_confusion(cm)["macro_all"]["f1"] or 0.0 for cm in cms]
         self.threshold_k, self.depth_km = grid[int(np.argmax(scores))]

@@ -119,7 +119,7 @@ def test_demo_servers_are_gone_afterwards(quickstart_run):
     cwd, results = quickstart_run
     record = json.loads((cwd / "demo-out" / "demo.json").read_text())
     ports = record["ports"]
-    assert len(ports) == 5
+    assert len(ports) == 5  # S3, CMR-style HTTP, SFTP, STAC, EUMETSAT Data Store
     printed = {int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", results[0]["out"])}
     assert set(ports) <= printed
     assert not any(port_open(p) for p in ports)

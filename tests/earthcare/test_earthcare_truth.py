@@ -18,15 +18,21 @@ START, END = np.datetime64("2025-06-17T03:00", "ns"), np.datetime64("2025-06-17T
 
 
 @pytest.fixture(scope="module")
-def labels(tmp_path_factory):
-    """Frame A of orbit 5978 over the scene of seed 0, written and read by each product, and the truth."""
-    root = tmp_path_factory.mktemp("truth")
+def frame_layers():
+    """Frame A of orbit 5978 over the scene of seed 0: the granule and the truth layers of its profiles."""
     ac = EarthcareAcTc()
     (g,) = [g for g in ac.synthetic_granules(START, END) if g.extra["frame"] == "A"][:1]
     step = np.timedelta64(int(round(ac.synthetic_sample_interval_s() * 1e9)), "ns")
     times = g.start + np.arange(int((g.end - g.start) / step)) * step
     lat, lon = ac.synthetic_subpoint(times)
-    layers = Scene(0, START, END).layers_at(lon, lat, times)
+    return g, Scene(0, START, END).layers_at(lon, lat, times)
+
+
+@pytest.fixture(scope="module")
+def labels(frame_layers, tmp_path_factory):
+    """The frame written and read by each product, and the truth."""
+    root = tmp_path_factory.mktemp("truth")
+    g, layers = frame_layers
     truth = rasterise_layers(layers, DEFAULT_GRID)
     change = np.zeros(truth.shape, dtype=bool)
     change[:, 1:] |= truth[:, 1:] != truth[:, :-1]
@@ -69,3 +75,28 @@ def test_each_product_is_the_truth_its_instruments_see(labels):
     assert not (phases["earthcare-cpr-tc"] == CLEAR).any()
     assert not (phases["earthcare-atl-tc"] == MIXED).any()
     assert (phases["earthcare-ac-tc"] == MIXED).any()
+
+
+def test_ideal_columns_are_what_the_reader_gives_for_the_written_frame(frame_layers, labels):
+    """``ideal_columns`` (the truth of the collocation test) is the product's own sampling of the layers:
+    for each product it equals, bin for bin, what the reader makes of the frame the writer wrote from
+    them, while the exact layers differ from it in whole columns (cells placed within 50 m)."""
+    _, layers = frame_layers
+    phases, truth, _ = labels
+    for cls in (EarthcareAcTc, EarthcareAtlTc, EarthcareCprTc):
+        product = cls()
+        ideal = product.ideal_columns(layers, DEFAULT_GRID)
+        np.testing.assert_array_equal(ideal, phases[product.key], err_msg=product.key)
+    exact_columns = (truth == phases["earthcare-ac-tc"]).all(axis=1).mean()
+    print({"ac_exact_columns_equal": float(exact_columns)})
+    assert exact_columns < 0.9  # measured 0.67: the reason the collocation test needs the ideal columns
+
+
+def test_products_reporting_layer_heights_keep_the_exact_layers_as_their_ideal_columns(frame_layers):
+    """The interface's default (CloudSat's layer table reports bases and tops as heights) is the exact
+    rasterisation: CloudSat's collocation truth test is unchanged by the hook."""
+    from cloudbench.sensors.registry import label_product
+
+    _, layers = frame_layers
+    cloudsat = label_product("cldclass-lidar")
+    np.testing.assert_array_equal(cloudsat.ideal_columns(layers, DEFAULT_GRID), rasterise_layers(layers, DEFAULT_GRID))
