@@ -48,7 +48,7 @@ def test_the_demo_runs_on_2025_dates_through_the_earthcare_servers(earthcare_dem
     frames = [line for line in ledger if line["catalog"] == "maap-stac"]
     assert frames and all(line["source"].startswith("http://127.0.0.1:") for line in frames)
     assert all(line["path"].startswith("earthcare/AC__TC__2B/2025/02/") for line in frames)
-    assert not any(port_open(p) for p in result.ports) and len(result.ports) == 4
+    assert not any(port_open(p) for p in result.ports) and len(result.ports) == 5
 
 
 @pytest.mark.slow
