@@ -23,10 +23,14 @@ from cloudbench.errors import UserError
 @click.option("--max-dt", "max_dt_s", type=float, default=600.0, show_default=True, help="Slots within this many seconds of a pass.")
 @click.option("--all-slots", is_flag=True, help="Write every slot in [start, end), not only those near passes.")
 def command(out, start, end, region, imager, labels, bands, seed, reduction, full_size, max_dt_s, all_slots) -> None:
-    """Render a seeded cloud scene into CALIPSO, CloudSat and imager files under OUT."""
+    """Render a seeded cloud scene into CALIPSO, CloudSat and imager files under OUT.
+
+    The span is written one UTC day at a time (memory stays that of one imager slot however long the
+    span); a rerun of the same command skips the days already complete and redoes a day cut short.
+    """
     from datetime import datetime
 
-    from cloudbench.synthetic.archive import write_archive
+    from cloudbench.synthetic.stream import SynthSettings, stream_archive
 
     def when(text: str, option: str) -> datetime:
         try:
@@ -36,8 +40,7 @@ def command(out, start, end, region, imager, labels, bands, seed, reduction, ful
         return t if t.tzinfo else t.replace(tzinfo=UTC)
 
     try:
-        archive = write_archive(
-            out,
+        settings = SynthSettings.create(
             start=when(start, "--start"),
             end=when(end, "--end"),
             region=region,
@@ -49,14 +52,15 @@ def command(out, start, end, region, imager, labels, bands, seed, reduction, ful
             only_near_tracks=not all_slots,
             max_dt_s=max_dt_s,
             full_size=full_size,
-            progress=True,
         )
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    files = archive.files
+    report = stream_archive(out, settings, progress=True)
+    files = report.files
+    skipped = f" ({report.days_skipped} of {len(report.days)} days were already complete)" if report.days_skipped else ""
     click.echo(
         f"wrote {len(files['vfm'])} CALIPSO VFM, {len(files['cldclass-lidar'])} CloudSat 2B-CLDCLASS-LIDAR granules "
-        f"and {len(archive.slots)} {archive.platform} slots ({len(files['imager'])} files) under {archive.root}"
+        f"and {report.slots} {report.platform} slots ({len(files['imager'])} files) under {report.root}{skipped}"
     )
-    if not archive.granules:
+    if not report.granules:
         click.echo("note: no A-Train pass crosses the region in that span; widen --region or the time span", err=True)

@@ -265,7 +265,16 @@ def _slots(
     archive: SyntheticArchive, start: datetime, end: datetime, slot_minutes: int | None, near: bool, max_dt_s: float
 ) -> list[datetime]:
     """Slot start times in [start, end): all of them, or those whose scan comes within max_dt of a pass."""
-    step = _slot_step(archive.geometry, start, slot_minutes)
+    spans = [(_aware(g.layers.time[0]), _aware(g.layers.time[-1])) for g in archive.granules]
+    return slots_near_passes(archive.geometry, spans, start, end, slot_minutes, near, max_dt_s)
+
+
+def slots_near_passes(
+    geometry: FullDiskGeometry, spans: list[tuple[datetime, datetime]], start: datetime, end: datetime,
+    slot_minutes: int | None, near: bool, max_dt_s: float,
+) -> list[datetime]:
+    """Slot start times in [start, end): all, or those within max_dt of a pass (``spans``: first/last profile)."""
+    step = _slot_step(geometry, start, slot_minutes)
     epoch = datetime(start.year, start.month, start.day, tzinfo=UTC)
     first = epoch + step * ((start - epoch) // step)
     if first < start:
@@ -277,9 +286,6 @@ def _slots(
         t += step
     if not near:
         return every
-    spans = []
-    for g in archive.granules:
-        spans.append((_aware(g.layers.time[0]), _aware(g.layers.time[-1])))
     margin = timedelta(seconds=max_dt_s)
     keep = []
     for s in every:
