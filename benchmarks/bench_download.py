@@ -1,7 +1,10 @@
-"""Download throughput against a loopback S3 server (moto), and the planner's saving on a synthetic day.
+"""Download throughput against an S3 server (moto) at loopback and at a cloud round trip, and the planner's saving.
 
 1. Throughput: the fetcher (bounded pool, streamed, verified, ledgered) against a plain sequential
-   ``s3fs.get`` of the same objects, for many small files and for a few large ones.
+   ``s3fs.get`` of the same objects, for many small files and for a few large ones; once on bare
+   loopback and once behind a delay line adding a 30 ms round trip to every request (and one more
+   to every new connection), as a client in another cloud region meets the NOAA buckets. The server
+   runs in a process of its own, so the client's threads do not share its interpreter.
 2. Saving, geometry only: for the synthetic orbit's passes of one day over the paper region, the
    share of the day's Himawari slot-segments (144 slots x 10 segments, full resolution) that the
    planner's rule selects at --max-dt 300.
@@ -16,9 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -39,6 +44,9 @@ from cloudbench.sources.planner import (
 )
 
 SLOT = datetime(2018, 9, 30, 3, 0, tzinfo=UTC)  # not the synthetic day: moto has one store per process
+LATENCIES_S = (0.0, 0.030)
+ACCEPT_SMALL_SPEEDUP = 4.0  # at 30 ms: the fetcher over a sequential s3fs get, many small files
+ACCEPT_LARGE_RATIO = 0.9  # at 30 ms: large files within 10% of the sequential rate
 
 
 def _upload(server: MotoS3Server, slot: datetime, n: int, size: int, seed: int) -> None:
@@ -53,17 +61,45 @@ def _upload(server: MotoS3Server, slot: datetime, n: int, size: int, seed: int) 
             k += 1
 
 
-def _throughput(server: MotoS3Server, slot: datetime, workers: int) -> dict:
-    cat = noaa_imager_catalog("himawari8", server.endpoint)
+def _serve(conn, latency_s: float, uploads: list[tuple[datetime, int, int, int]]) -> None:
+    """Server process: moto (behind the delay line when latency_s > 0) holding the uploads, until told to stop."""
+    with MotoS3Server(latency_s=latency_s) as server:
+        for slot, n, size, seed in uploads:
+            _upload(server, slot, n, size, seed)
+        conn.send(server.endpoint)
+        conn.recv()
+
+
+@contextmanager
+def _server_process(latency_s: float, uploads: list[tuple[datetime, int, int, int]]):
+    """The S3 endpoint of a server running in a separate process."""
+    ctx = multiprocessing.get_context("spawn")
+    here, there = ctx.Pipe()
+    proc = ctx.Process(target=_serve, args=(there, latency_s, uploads), daemon=True)
+    proc.start()
+    try:
+        if not here.poll(300):
+            raise RuntimeError("the S3 server process did not start")
+        yield here.recv()
+    finally:
+        here.send("stop")
+        proc.join(30)
+        if proc.is_alive():
+            proc.terminate()
+
+
+def _throughput(endpoint: str, slot: datetime, workers: int | None) -> dict:
+    cat = noaa_imager_catalog("himawari8", endpoint)
     items = cat.list(slot, slot + timedelta(minutes=10))
     total = sum(i.size for i in items)
     tmp = Path(tempfile.mkdtemp())
     try:
         t0 = time.perf_counter()
-        report = Fetcher(tmp / "fetcher", workers=workers).fetch([(i, cat) for i in items])
+        fetcher = Fetcher(tmp / "fetcher") if workers is None else Fetcher(tmp / "fetcher", workers=workers)
+        report = fetcher.fetch([(i, cat) for i in items])
         t_fetcher = time.perf_counter() - t0
         assert report.ok, report.failed
-        fs = s3_filesystem(server.endpoint)
+        fs = s3_filesystem(endpoint)
         (tmp / "plain").mkdir()
         t0 = time.perf_counter()
         for i in items:
@@ -74,7 +110,7 @@ def _throughput(server: MotoS3Server, slot: datetime, workers: int) -> dict:
     return {
         "files": len(items),
         "bytes": total,
-        "fetcher_workers": workers,
+        "fetcher_workers": fetcher.workers,
         "fetcher_s": round(t_fetcher, 3),
         "fetcher_MiB_s": round(total / 2**20 / t_fetcher, 2),
         "sequential_s3fs_get_s": round(t_plain, 3),
@@ -150,18 +186,32 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=None)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=None, help="fetcher threads (default: the fetcher's own)")
     parser.add_argument("--synthetic-bands", default=None,
                         help="bands of the synthetic day (default: all 16; B03,B13 with --quick); 'none' skips it")
     args = parser.parse_args(argv)
     small_n, small_size = (60, 20_000) if args.quick else (150, 40_000)
     large_n, large_size = (3, 8 << 20) if args.quick else (4, 32 << 20)
-    result: dict = {"benchmark": "download", "server": "moto ThreadedMotoServer on 127.0.0.1"}
-    with MotoS3Server() as server:
-        _upload(server, SLOT, small_n, small_size, 0)
-        _upload(server, SLOT + timedelta(minutes=10), large_n, large_size, 1)
-        result["many_small"] = _throughput(server, SLOT, args.workers)
-        result["few_large"] = _throughput(server, SLOT + timedelta(minutes=10), args.workers)
+    result: dict = {"benchmark": "download",
+                    "server": "moto ThreadedMotoServer on 127.0.0.1 in a separate process, behind a LatencyProxy "
+                              "delay line when the round trip is above 0"}
+    uploads = [(SLOT, small_n, small_size, 0), (SLOT + timedelta(minutes=10), large_n, large_size, 1)]
+    for latency in LATENCIES_S:
+        with _server_process(latency, uploads) as endpoint:
+            result[f"rtt_{latency * 1000:.0f}ms"] = {
+                "many_small": _throughput(endpoint, SLOT, args.workers),
+                "few_large": _throughput(endpoint, SLOT + timedelta(minutes=10), args.workers),
+            }
+    at = result[f"rtt_{LATENCIES_S[-1] * 1000:.0f}ms"]
+    result["acceptance"] = {
+        "rtt_ms": LATENCIES_S[-1] * 1000,
+        "small_speedup": at["many_small"]["speedup_fetcher_over_sequential"],
+        "small_speedup_min": ACCEPT_SMALL_SPEEDUP,
+        "large_ratio": at["few_large"]["speedup_fetcher_over_sequential"],
+        "large_ratio_min": ACCEPT_LARGE_RATIO,
+        "met": at["many_small"]["speedup_fetcher_over_sequential"] >= ACCEPT_SMALL_SPEEDUP
+        and at["few_large"]["speedup_fetcher_over_sequential"] >= ACCEPT_LARGE_RATIO,
+    }
     result["planner_day_fraction"] = _day_fraction()
     spec = args.synthetic_bands or ("B03,B13" if args.quick else "all")
     if spec != "none":
