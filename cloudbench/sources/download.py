@@ -66,14 +66,17 @@ def label_catalog(labels: str, opts: SourceOptions, workers: int = 8) -> Catalog
     return DirectoryCatalog(cldclass_layout(), DpcSftpStore(creds, opts.dpc_host, opts.dpc_port))
 
 
-def imager_catalogs(imager: str, opts: SourceOptions) -> dict[str, DirectoryCatalog]:
-    """One catalog per platform of the imager position (every bucket is searched, not a date table)."""
+def imager_catalogs(imager: str, opts: SourceOptions, workers: int = 8) -> dict[str, DirectoryCatalog]:
+    """One catalog per platform of the imager position (every bucket is searched, not a date table).
+
+    ``workers``: parallel transfers; the NOAA store keeps that many connections open.
+    """
     if imager not in IMAGER_PLATFORMS:
         raise UserError(f"unknown --imager {imager!r}", fix=f"use one of {', '.join(IMAGER_PLATFORMS)}")
     if opts.source_root:
         store = FsspecStore(opts.source_root, storage_options=opts.storage_options)
     else:
-        store = NoaaBucketStore(opts.s3_endpoint)
+        store = NoaaBucketStore(opts.s3_endpoint, connections=workers)
     return {p.platform: DirectoryCatalog(imager_layout(p.platform), store) for p in IMAGER_PLATFORMS[imager]}
 
 
@@ -116,7 +119,7 @@ def download(*, start: datetime, end: datetime, region: Region, imager: str, lab
     opts = opts or SourceOptions()
     band_tuple = parse_bands(bands, imager)
     with exclusive(out, "download"):
-        imagers = imager_catalogs(imager, opts)
+        imagers = imager_catalogs(imager, opts, workers)
         labels_cat = label_catalog(labels, opts, workers)
         fetcher = Fetcher(out, workers=workers, retry=retry, progress=progress)
         try:

@@ -243,10 +243,13 @@ class Planner:
                                              line_margin=self.line_margin(g), time_margin_s=self.time_margin_s)
         slots = sorted({s for needs in needs_by_platform.values() for s in needs})
         full_files = full_bytes = 0
+        first = self.imagers[platforms[0]]
+        listed = first.list_dirs([first.layout.slot_dir(s) for s in slots], self.fetcher.workers)  # type: ignore[attr-defined]
         for slot in slots:
             for p in platforms:  # operational platform first; the others when its folder is empty
                 cat = self.imagers[p]
-                items = cat.list_dir(cat.layout.slot_dir(slot))  # type: ignore[attr-defined]
+                reldir = cat.layout.slot_dir(slot)  # type: ignore[attr-defined]
+                items = listed[reldir] if p == platforms[0] else cat.list_dir(reldir)
                 if not items:
                     continue
                 plan.listed_slots += 1
@@ -273,8 +276,9 @@ class Planner:
             cat = self.imagers[p]
             geom = geometry_for(p, self.reduction)
             lines, times = track_lines(geom, plan.tracks)
-            for reldir in cat.layout.dirs_for(tmin - pad, tmax + pad + timedelta(minutes=15)):
-                for item in cat.list_dir(reldir):
+            reldirs = cat.layout.dirs_for(tmin - pad, tmax + pad + timedelta(minutes=15))
+            for items in cat.list_dirs(reldirs, self.fetcher.workers).values():
+                for item in items:
                     info = cat.layout.parse(item.name)
                     scans.setdefault((p, info.time), []).append(item)
             found = False
