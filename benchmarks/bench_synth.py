@@ -116,9 +116,13 @@ def main(argv: list[str] | None = None) -> dict:
     }
     tmp = Path(tempfile.mkdtemp(prefix="bench_synth_"))
     try:
-        result["streamed"] = [_run_span(tmp, d, rerun=(d == spans[0])) for d in spans]
         if not args.no_library:
             result["write_archive_library"] = _run_library(tmp, spans[0])
+        result["streamed"] = []
+        for d in spans:  # the longest span last; what is done so far is saved after each
+            result["streamed"].append(_run_span(tmp, d, rerun=(d == spans[0])))
+            if args.out:
+                Path(args.out).write_text(json.dumps(result, indent=2))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     longest = result["streamed"][-1]
