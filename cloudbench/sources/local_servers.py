@@ -49,6 +49,7 @@ from cloudbench.sources.latency import LOOPBACK, LatencyProxy
 
 log = logging.getLogger(__name__)
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((LOOPBACK, 0))
