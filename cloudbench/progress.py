@@ -47,7 +47,7 @@ def _amount(n: float, unit: str) -> str:
 
 
 class StageLine:
-    """Stands in for a tqdm bar (``update``, ``set_postfix``, ``close``, context manager) and logs one
+    """Stands in for a tqdm bar (``update``, ``set_postfix``, ``set_postfix_str``, ``close``, context manager) and logs one
     line when closed, e.g. ``collocate: 12/12 job in 41.3 s``."""
 
     def __init__(self, total: float | None, desc: str, unit: str = "it"):
@@ -65,6 +65,9 @@ class StageLine:
     def set_postfix(self, ordered_dict: dict | None = None, refresh: bool = True, **kwargs: Any) -> None:
         items = {**(ordered_dict or {}), **kwargs}
         self.postfix = ", ".join(f"{k}={v}" for k, v in items.items())
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        self.postfix = s
 
     def refresh(self) -> None:
         pass

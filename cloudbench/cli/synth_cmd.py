@@ -26,13 +26,17 @@ from cloudbench.errors import UserError
 @click.option("--no-progress", is_flag=True, help="No progress bars (they are off anyway when output is not a terminal; one line per stage then).")
 def command(out, start, end, region, imager, labels, bands, seed, reduction, full_size, max_dt_s, all_slots,
             no_progress) -> None:
-    """Render a seeded cloud scene into CALIPSO, CloudSat and imager files under OUT."""
+    """Render a seeded cloud scene into CALIPSO, CloudSat and imager files under OUT.
+
+    The span is written one UTC day at a time (memory stays that of one imager slot however long the
+    span); a rerun of the same command skips the days already complete and redoes a day cut short.
+    """
     from cloudbench.cli import set_run_dir
 
     set_run_dir(out)
     from datetime import datetime
 
-    from cloudbench.synthetic.archive import write_archive
+    from cloudbench.synthetic.stream import SynthSettings, stream_archive
 
     def when(text: str, option: str) -> datetime:
         try:
@@ -42,8 +46,7 @@ def command(out, start, end, region, imager, labels, bands, seed, reduction, ful
         return t if t.tzinfo else t.replace(tzinfo=UTC)
 
     try:
-        archive = write_archive(
-            out,
+        settings = SynthSettings.create(
             start=when(start, "--start"),
             end=when(end, "--end"),
             region=region,
@@ -55,14 +58,17 @@ def command(out, start, end, region, imager, labels, bands, seed, reduction, ful
             only_near_tracks=not all_slots,
             max_dt_s=max_dt_s,
             full_size=full_size,
-            progress=not no_progress,
         )
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    files = archive.files
+    report = stream_archive(out, settings, progress=not no_progress)
+    files = report.files
+    skipped = f" ({report.days_skipped} of {len(report.days)} days were already complete)" if report.days_skipped else ""
+    granules = ", ".join(f"{len(paths)} {key}" for key, paths in files.items() if key != "imager" and key in settings.labels)
     click.echo(
-        f"wrote {len(files['vfm'])} CALIPSO VFM, {len(files['cldclass-lidar'])} CloudSat 2B-CLDCLASS-LIDAR granules "
-        f"and {len(archive.slots)} {archive.platform} slots ({len(files['imager'])} files) under {archive.root}"
+        f"wrote {granules} granules and {report.slots} {report.platform} slots ({len(files['imager'])} files) "
+        f"under {report.root}{skipped}"
     )
-    if not archive.granules:
-        click.echo("note: no A-Train pass crosses the region in that span; widen --region or the time span", err=True)
+    if not report.granules:
+        click.echo("note: no pass of the label platforms crosses the region in that span; widen --region or the "
+                   "time span", err=True)

@@ -166,7 +166,7 @@ class AhiHsd(ImagerProduct):
     def public_store(self, options: Any):
         from cloudbench.sources.noaa import NoaaBucketStore
 
-        return NoaaBucketStore(getattr(options, "s3_endpoint", None))
+        return NoaaBucketStore(getattr(options, "s3_endpoint", None), connections=getattr(options, "connections", None))
 
     # --- synthetic ----------------------------------------------------------------------------------
     def synthetic_line_times(self, geometry, slot_start: datetime) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -52,6 +52,7 @@ class SourceOptions:
     eumetsat_key: str | None = None
     eumetsat_secret: str | None = None
     storage_options: dict = field(default_factory=dict)
+    connections: int = 8  # connections a pooled public store keeps open (download sets it to --workers)
 
 
 def label_catalog(labels: str, opts: SourceOptions, workers: int = 8) -> Catalog:
@@ -63,13 +64,16 @@ def label_catalog(labels: str, opts: SourceOptions, workers: int = 8) -> Catalog
     return product.catalog(opts, workers)
 
 
-def imager_catalogs(imager: str, opts: SourceOptions) -> dict[str, DirectoryCatalog]:
-    """One catalog per platform of the imager position (every bucket is searched, not a date table)."""
+def imager_catalogs(imager: str, opts: SourceOptions, workers: int = 8) -> dict[str, DirectoryCatalog]:
+    """One catalog per platform of the imager position (every bucket is searched, not a date table).
+
+    ``workers``: parallel transfers; a public store that pools connections keeps that many open.
+    """
     product = registry.imager_for_position(imager)
     if opts.source_root:
         store = FsspecStore(opts.source_root, storage_options=opts.storage_options)
     else:
-        store = product.public_store(opts)
+        store = product.public_store(replace(opts, connections=workers))
     return {p: DirectoryCatalog(product.layout(p), store) for p in registry.platforms_of(imager)}
 
 
@@ -112,7 +116,7 @@ def download(*, start: datetime, end: datetime, region: Region, imager: str, lab
     opts = opts or SourceOptions()
     band_tuple = parse_bands(bands, imager)
     with exclusive(out, "download"):
-        imagers = imager_catalogs(imager, opts)
+        imagers = imager_catalogs(imager, opts, workers)
         labels_cat = label_catalog(labels, opts, workers)
         fetcher = Fetcher(out, workers=workers, retry=retry, progress=progress)
         try:

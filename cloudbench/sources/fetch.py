@@ -12,21 +12,24 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cloudbench.errors import CredentialsError
 from cloudbench.progress import progress_bar
-from cloudbench.sources.base import Catalog, Item, NotFoundError, RetryPolicy, TransientError
+from cloudbench.sources.base import CHUNK_BYTES, Catalog, Item, NotFoundError, RetryPolicy, TransientError
 from cloudbench.sources.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
 PART_SUFFIX = ".part"
 CHECKSUM_ATTEMPTS = 3  # a mismatch is re-fetched from zero this many times in all before it is reported
+READ_AHEAD_BYTES = 16 * CHUNK_BYTES  # per transfer: bytes received ahead of writing and hashing
 
 
 class ChecksumMismatch(Exception):
@@ -77,6 +80,54 @@ class _Hashes:
             return None
         h = self.sha256 if self.archive is None else self.archive
         return f"{self.algo}:{h.hexdigest()}"
+
+
+def read_ahead(chunks: Iterable[bytes], max_bytes: int = READ_AHEAD_BYTES) -> Iterator[bytes]:
+    """The chunks, received by a helper thread up to ``max_bytes`` ahead of the consumer.
+
+    Verifying a file costs two hashes per byte; done between reads, the connection idles while they
+    run (and an object store's next ranged GET waits for them). Receiving in a thread of its own keeps
+    the bytes flowing while the consumer writes and hashes. Errors of the stream are raised here, in
+    the consumer, in order; stopping early (an error while writing, Ctrl-C) stops the helper too.
+    """
+    slots: queue.Queue = queue.Queue(maxsize=max(1, max_bytes // CHUNK_BYTES))
+    stop = threading.Event()
+    done = object()
+
+    def receive() -> None:
+        try:
+            for data in chunks:
+                while not stop.is_set():
+                    try:
+                        slots.put(data, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            item: object = done
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            item = exc
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    helper = threading.Thread(target=receive, name="fetch-read-ahead", daemon=True)
+    helper.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        helper.join(timeout=60)
 
 
 def hash_file(path: Path, checksum: str | None) -> _Hashes:
@@ -148,7 +199,7 @@ class Fetcher:
                 f.seek(offset)
                 f.truncate()
                 size = offset
-                for data in stream:
+                for data in read_ahead(stream):
                     f.write(data)
                     hashes.update(data)
                     size += len(data)

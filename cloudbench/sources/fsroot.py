@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
 import fsspec
+from fsspec.asyn import AsyncFileSystem, sync
 
 from cloudbench.config import Region
 from cloudbench.sources.base import (
@@ -31,6 +33,7 @@ from cloudbench.sources.layouts import Layout
 log = logging.getLogger(__name__)
 
 READ_BLOCK_BYTES = 16 * CHUNK_BYTES
+LIST_WORKERS = 8  # folders listed at once: each listing is a round trip to the archive
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,8 @@ class FsspecStore(Store):
 
     def open_stream(self, relpath: str, offset: int = 0) -> ByteStream:
         path = self.remote_path(relpath)
+        if offset == 0 and _streams(self.fs):
+            return self._open_streamed(path, relpath)
         try:
             # Object stores answer one ranged GET per block: a block of many chunks keeps requests
             # few for large objects, while the fetcher still writes (and can resume) chunk by chunk.
@@ -137,6 +142,67 @@ class FsspecStore(Store):
         except (OSError, TimeoutError, ConnectionError) as exc:
             raise TransientError(f"open {self.url(relpath)} failed: {exc}") from exc
         return ByteStream(_read_chunks(f, CHUNK_BYTES), offset_honoured=True, close=f.close)
+
+
+    def _open_streamed(self, path: str, relpath: str) -> ByteStream:
+        """The whole object in one request (an object store's GET), read as it arrives.
+
+        Ranged block reads cost one request, and one round trip, per block; a whole-file download
+        needs only one, and memory stays at a chunk. Resumes (offset > 0) take the block reader,
+        which seeks.
+        """
+        fs = self.fs
+        url = self.url(relpath)
+        try:
+            f = sync(fs.loop, fs.open_async, path, "rb")
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"{url} not found") from exc
+        except PermissionError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure to open is worth a retry
+            raise TransientError(f"open {url} failed: {exc}") from exc
+
+        async def next_chunk() -> bytes:
+            parts, n = [], 0
+            while n < CHUNK_BYTES:
+                data = await f.read(CHUNK_BYTES - n)
+                if not data:
+                    break
+                parts.append(data)
+                n += len(data)
+            return b"".join(parts)
+
+        def chunks() -> Iterator[bytes]:
+            while True:
+                try:
+                    data = sync(fs.loop, next_chunk)
+                except FileNotFoundError as exc:
+                    raise NotFoundError(f"{url} not found") from exc
+                except PermissionError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - dropped connections surface as client errors
+                    raise TransientError(f"{url}: read failed: {exc}") from exc
+                if not data:
+                    return
+                yield data
+
+        async def release() -> None:
+            body = getattr(f, "r", None)  # the response, when a read was cut short: give its connection back
+            if body is not None and hasattr(body, "close"):
+                body.close()
+
+        def close() -> None:
+            try:
+                sync(fs.loop, release)
+            except Exception:  # noqa: BLE001 - closing a broken response may fail any way
+                pass
+
+        return ByteStream(chunks(), offset_honoured=True, close=close)
+
+
+def _streams(fs) -> bool:
+    """Whether the filesystem streams a whole file in one request (async ones that implement ``open_async``)."""
+    return isinstance(fs, AsyncFileSystem) and type(fs).open_async is not AsyncFileSystem.open_async
 
 
 class DirectoryCatalog(Catalog):
@@ -167,10 +233,21 @@ class DirectoryCatalog(Catalog):
         """Every product file of one folder (a slot or an hour), whatever its time."""
         return self._items(self.store.list_dir(reldir), None, None)
 
+    def list_dirs(self, reldirs: Sequence[str], workers: int = LIST_WORKERS) -> dict[str, list[Item]]:
+        """:meth:`list_dir` of each folder, ``workers`` at a time (a day of slots is dozens of round trips)."""
+        return {d: self._items(entries, None, None) for d, entries in self._entries(reldirs, workers).items()}
+
+    def _entries(self, reldirs: Sequence[str], workers: int) -> dict[str, list[Entry]]:
+        """The store's listing of each folder, several at once; the first listing error is raised."""
+        unique = list(dict.fromkeys(reldirs))
+        if len(unique) <= 1 or workers <= 1:
+            return {d: self.store.list_dir(d) for d in unique}
+        with ThreadPoolExecutor(max_workers=min(workers, len(unique)), thread_name_prefix="list") as pool:
+            return dict(zip(unique, pool.map(self.store.list_dir, unique), strict=True))
+
     def list(self, start: datetime, end: datetime, region: Region | None = None) -> list[Item]:
-        items: list[Item] = []
-        for reldir in self.layout.dirs_for(start, end):
-            items.extend(self._items(self.store.list_dir(reldir), start, end))
+        listed = self._entries(self.layout.dirs_for(start, end), LIST_WORKERS)
+        items = [i for entries in listed.values() for i in self._items(entries, start, end)]
         return sorted(items, key=lambda i: i.relpath)
 
     def open_stream(self, item: Item, offset: int = 0) -> ByteStream:

@@ -5,7 +5,9 @@ EUMETSAT Data Store, :mod:`cloudbench.sources.local_datastore`, for Meteosat fil
 The offline demo and the download tests run the real network code against these, so each server
 speaks the real protocol (S3 REST, HTTP with Range and 401s, SSH/SFTP with password login). Each
 has fault knobs (drop the connection mid-file, answer 500, serve corrupt bytes, throttle) so the
-fetcher's resume, retry and verification paths run against real sockets.
+fetcher's resume, retry and verification paths run against real sockets, and a ``latency_s`` knob
+that puts a :class:`~cloudbench.sources.latency.LatencyProxy` in front of it, so each request pays a
+cloud endpoint's round trip (30 ms is typical) instead of loopback's microseconds.
 
 To serve a whole ARCHIVE/ folder (for instance one written by ``cloudbench.synthetic.write_archive``)
 through all of them at once, use :func:`serve_archive`; it stops every server on the way out, also on
@@ -45,10 +47,11 @@ import paramiko
 from paramiko.sftp import SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_PERMISSION_DENIED
 
 from cloudbench.extras import import_from_extra
+from cloudbench.sources.latency import LOOPBACK, LatencyProxy
 
 log = logging.getLogger(__name__)
 
-LOOPBACK = "127.0.0.1"
+log = logging.getLogger(__name__)
 
 
 def free_port() -> int:
@@ -143,8 +146,10 @@ class ArchiveHttpServer:
     """
 
     def __init__(self, *, token: str | None = None, username: str | None = None, password: str | None = None,
-                 page_size_cap: int = 2000):
+                 page_size_cap: int = 2000, latency_s: float = 0.0):
         self.token, self.username, self.password = token, username, password
+        self.latency_s = latency_s  # round trip added to every request (see LatencyProxy); 0: none
+        self._proxy: LatencyProxy | None = None
         self.granules: list[Granule] = []
         self.collections: dict[tuple[str, str], str] = {}  # (short name, version) -> concept id
         self.faults = Faults()
@@ -183,8 +188,9 @@ class ArchiveHttpServer:
 
     @property
     def url(self) -> str:
+        """Where clients connect: the latency proxy when there is one, else the server itself."""
         assert self._server is not None, "server not started"
-        host, port = self._server.server_address[:2]
+        host, port = self._proxy.address if self._proxy is not None else self._server.server_address[:2]
         return f"http://{host}:{port}"
 
     def _umm(self, g: Granule) -> dict:
@@ -227,13 +233,18 @@ class ArchiveHttpServer:
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self, port: int = 0) -> ArchiveHttpServer:
         handler = _make_http_handler(self)
-        self._server = ThreadingHTTPServer((LOOPBACK, port), handler)
+        self._server = ThreadingHTTPServer((LOOPBACK, 0 if self.latency_s else port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="archive-http", daemon=True)
         self._thread.start()
+        if self.latency_s:
+            self._proxy = LatencyProxy(self._server.server_address[:2], self.latency_s, port).start()
         return self
 
     def stop(self) -> None:
+        if self._proxy is not None:
+            self._proxy.stop()
+            self._proxy = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -364,6 +375,62 @@ def _stream(wfile, body: bytes, bps: float, chunk: int = 64 * 1024) -> None:
 
 
 # --- S3: moto's real server -----------------------------------------------------------------
+class _BodilessReads:
+    """The handler's request stream; while a request without a body is served, reads return nothing.
+
+    After each response werkzeug drains what is left in the socket, reading until it is empty,
+    which is right when the connection is about to close and would swallow (or wait for) the next
+    request on a kept-alive one. A request without a body leaves nothing to drain, so the drain
+    finds nothing, and the next request stays where ``readline`` finds it.
+    """
+
+    def __init__(self, raw):
+        self._raw = raw
+        self.bodiless = False
+
+    def read(self, n: int = -1) -> bytes:
+        return b"" if self.bodiless else self._raw.read(n)
+
+    def __getattr__(self, name: str):
+        return getattr(self._raw, name)
+
+
+def _keep_alive_moto_handler():
+    """moto's request handler, keeping the connection open after a request without a body.
+
+    Werkzeug's development server closes the connection after every response. S3 keeps connections
+    alive, and behind a round trip of latency a new connection per request would charge every GET
+    and listing a handshake that real clients do not pay. Requests without a body (GET, HEAD,
+    listings: all of a download) keep the connection; uploads still close it.
+    """
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class KeepAliveHandler(MotoRequestHandler):
+        disable_nagle_algorithm = True  # headers and body go out as separate writes: never hold one back
+
+        def setup(self) -> None:
+            super().setup()
+            self.rfile = _BodilessReads(self.rfile)
+
+        def handle_one_request(self) -> None:
+            self.rfile.bodiless = False  # the next request line and headers are read as they come
+            super().handle_one_request()
+
+        def parse_request(self) -> bool:
+            ok = super().parse_request()
+            if ok:
+                self.rfile.bodiless = ("Transfer-Encoding" not in self.headers
+                                       and int(self.headers.get("Content-Length") or 0) == 0)
+            return ok
+
+        def send_header(self, keyword: str, value: str) -> None:
+            if self.rfile.bodiless and keyword.lower() == "connection" and value.lower() == "close":
+                return
+            super().send_header(keyword, value)
+
+    return KeepAliveHandler
+
+
 class MotoS3Server:
     """moto's S3 server on loopback; ``upload_archive`` fills ``noaa-<platform>`` buckets from ARCHIVE/ folders.
 
@@ -371,36 +438,56 @@ class MotoS3Server:
     empty, as a fresh bucket host would be, whatever an earlier server of the same process held.
     """
 
-    def __init__(self, port: int = 0):
+    def __init__(self, port: int = 0, *, latency_s: float = 0.0):
         self._requested_port = port  # 0: the system picks a free one when the server binds
         self.port: int | None = port or None
+        self.latency_s = latency_s  # round trip added to every request (see LatencyProxy); 0: none
+        self._direct_port: int | None = None
+        self._proxy: LatencyProxy | None = None
         self._server = None
         self._client = None
         self._buckets: set[str] = set()
 
     @property
     def endpoint(self) -> str:
+        """Where clients connect (through the latency proxy when there is one)."""
         assert self.port is not None, "server not started"
         return f"http://{LOOPBACK}:{self.port}"
 
+    @property
+    def direct_endpoint(self) -> str:
+        """moto itself, without the proxy: filling buckets need not pay the round trips."""
+        assert self._direct_port is not None, "server not started"
+        return f"http://{LOOPBACK}:{self._direct_port}"
+
     def start(self) -> MotoS3Server:
-        ThreadedMotoServer = import_from_extra("moto.server", "demo", "the loopback S3 server").ThreadedMotoServer  # noqa: N806
+        moto_app = import_from_extra("moto.moto_server.werkzeug_app", "demo", "the loopback S3 server")
+        DomainDispatcherApplication, create_backend_app = moto_app.DomainDispatcherApplication, moto_app.create_backend_app  # noqa: N806
+        from werkzeug.serving import make_server
 
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-        self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=self._requested_port, verbose=False)
-        self._server.start()
-        self.port = self._server.get_host_and_port()[1]
+        self._server = make_server(LOOPBACK, 0 if self.latency_s else self._requested_port,
+                                   DomainDispatcherApplication(create_backend_app), threaded=True,
+                                   request_handler=_keep_alive_moto_handler())
+        threading.Thread(target=self._server.serve_forever, name="moto-s3", daemon=True).start()
+        self._direct_port = self.port = int(self._server.server_address[1])
+        if self.latency_s:
+            self._proxy = LatencyProxy((LOOPBACK, self._direct_port), self.latency_s, self._requested_port).start()
+            self.port = self._proxy.port
         import requests
 
-        requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
+        requests.post(f"{self.direct_endpoint}/moto-api/reset", timeout=10).raise_for_status()
         return self
 
     def stop(self) -> None:
+        if self._proxy is not None:
+            self._proxy.stop()
+            self._proxy = None
         if self._server is not None:
-            self._server.stop()  # werkzeug closes the listening socket when serve_forever returns
+            self._server.shutdown()  # werkzeug closes the listening socket when serve_forever returns
             self._server = None
             self._client = None
 
@@ -417,18 +504,26 @@ class MotoS3Server:
 
     def _new_client(self):
         boto3 = import_from_extra("boto3", "demo", "the loopback S3 server")
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+        return boto3.client("s3", endpoint_url=self.direct_endpoint, region_name="us-east-1",
                             aws_access_key_id="testing", aws_secret_access_key="testing")
 
     def put(self, bucket: str, key: str, data: bytes) -> None:
         c = self.client()
         if bucket not in self._buckets:
-            try:
-                c.create_bucket(Bucket=bucket)
-            except c.exceptions.BucketAlreadyOwnedByYou:
-                pass
-            self._buckets.add(bucket)
-        c.put_object(Bucket=bucket, Key=key, Body=data, ACL="public-read")
+            self._create_bucket(bucket)
+        try:
+            c.put_object(Bucket=bucket, Key=key, Body=data, ACL="public-read")
+        except c.exceptions.NoSuchBucket:  # another server of this process reset moto's one store
+            self._create_bucket(bucket)
+            c.put_object(Bucket=bucket, Key=key, Body=data, ACL="public-read")
+
+    def _create_bucket(self, bucket: str) -> None:
+        c = self.client()
+        try:
+            c.create_bucket(Bucket=bucket)
+        except c.exceptions.BucketAlreadyOwnedByYou:
+            pass
+        self._buckets.add(bucket)
 
     def upload_archive(self, archive: str | Path, tops: tuple[str, ...] | None = None) -> list[str]:
         """Upload ``ARCHIVE/<platform>/...`` to ``s3://noaa-<platform>/...``; returns the keys uploaded."""
@@ -478,7 +573,9 @@ class SftpServer:
     """
 
     def __init__(self, root: str | Path, username: str, password: str, *, mounts: dict[str, str | Path] | None = None,
-                 authorized_keys: list[paramiko.PKey] | None = None):
+                 authorized_keys: list[paramiko.PKey] | None = None, latency_s: float = 0.0):
+        self.latency_s = latency_s  # round trip added to every exchange (see LatencyProxy); 0: none
+        self._proxy: LatencyProxy | None = None
         self.root = Path(root).resolve()
         self.mounts = {name.strip("/"): Path(local).resolve() for name, local in (mounts or {}).items()}
         self.username, self.password = username, password
@@ -493,8 +590,9 @@ class SftpServer:
 
     @property
     def port(self) -> int:
+        """Where clients connect (through the latency proxy when there is one)."""
         assert self._sock is not None, "server not started"
-        return self._sock.getsockname()[1]
+        return self._proxy.port if self._proxy is not None else self._sock.getsockname()[1]
 
     @property
     def host(self) -> str:
@@ -503,12 +601,14 @@ class SftpServer:
     def start(self, port: int = 0) -> SftpServer:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((LOOPBACK, port))
+        self._sock.bind((LOOPBACK, 0 if self.latency_s else port))
         self._sock.listen(32)
         self._sock.settimeout(0.2)
         _host_key()
         self._thread = threading.Thread(target=self._accept_loop, name="sftp-accept", daemon=True)
         self._thread.start()
+        if self.latency_s:
+            self._proxy = LatencyProxy(self._sock.getsockname()[:2], self.latency_s, port).start()
         return self
 
     def _accept_loop(self) -> None:
@@ -531,6 +631,9 @@ class SftpServer:
             self._transports.append(t)
 
     def stop(self) -> None:
+        if self._proxy is not None:
+            self._proxy.stop()
+            self._proxy = None
         self._stop.set()
         if self._sock is not None:
             self._sock.close()
@@ -762,7 +865,7 @@ def publish_vfm_granules(server: ArchiveHttpServer, archive: str | Path) -> list
 @contextmanager
 def serve_archive(archive: str | Path, *, token: str = DEMO_TOKEN, dpc_user: str = DEMO_DPC_USER,
                   dpc_password: str = DEMO_DPC_PASSWORD, maap_token: str = MAAP_DEMO_TOKEN,
-                  ) -> Iterator[ArchiveEndpoints]:
+                  latency_s: float = 0.0) -> Iterator[ArchiveEndpoints]:
     """Serve an ARCHIVE/ folder as the real archives do, on loopback, until the block ends.
 
     - imager folders (``himawari8/``, ``goes16/``...) go to moto S3 buckets ``noaa-<platform>``;
@@ -773,6 +876,9 @@ def serve_archive(archive: str | Path, *, token: str = DEMO_TOKEN, dpc_user: str
     - Meteosat files (``meteosat8/``...) are products of a loopback EUMETSAT Data Store that takes
       the consumer key and secret of :mod:`cloudbench.sources.local_datastore`.
 
+    ``latency_s`` puts every server behind a :class:`~cloudbench.sources.latency.LatencyProxy`: each
+    request then pays that round trip, as it would against the real archives.
+
     Every server stops when the block exits, whether it ends, raises or is interrupted (Ctrl-C):
     their ports are closed afterwards. The uploaded objects stay in moto's in-process store.
     """
@@ -782,12 +888,12 @@ def serve_archive(archive: str | Path, *, token: str = DEMO_TOKEN, dpc_user: str
 
         raise MissingInputError("is not a folder", path=archive, fix="give the ARCHIVE folder to serve")
     with ExitStack() as stack:
-        s3 = stack.enter_context(MotoS3Server())
+        s3 = stack.enter_context(MotoS3Server(latency_s=latency_s))
         uploaded = s3.upload_archive(archive, imager_tops())
-        http = stack.enter_context(ArchiveHttpServer(token=token))
+        http = stack.enter_context(ArchiveHttpServer(token=token, latency_s=latency_s))
         granules = publish_vfm_granules(http, archive)
         sftp = stack.enter_context(SftpServer(archive / "cloudsat", dpc_user, dpc_password,
-                                             mounts={"Data": archive / "cloudsat"}))
+                                             mounts={"Data": archive / "cloudsat"}, latency_s=latency_s))
         from cloudbench.sources.local_datastore import LocalDataStore, publish_archive
         from cloudbench.sources.local_stac import StacArchiveServer
 

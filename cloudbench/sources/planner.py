@@ -189,6 +189,9 @@ class Planner:
         slots = sorted({s for needs in needs_by_platform.values() for s in needs})
         listings: dict[tuple[str, str], list[Item]] = {}
         full_files = full_bytes = 0
+        first = self.imagers[platforms[0]]
+        # the operational platform's slot folders, several listings at a time (each is a round trip)
+        listed = first.list_dirs([d for s in slots for d in product.slot_dirs(platforms[0], s)], self.fetcher.workers)
         for slot in slots:
             for p in platforms:  # operational platform first; the others when its folders are empty
                 if not product.serves(p, position, slot):
@@ -197,7 +200,7 @@ class Planner:
                 items = []
                 for reldir in product.slot_dirs(p, slot):
                     if (p, reldir) not in listings:
-                        listings[(p, reldir)] = cat.list_dir(reldir)
+                        listings[(p, reldir)] = listed[reldir] if p == platforms[0] else cat.list_dir(reldir)
                     for item in listings[(p, reldir)]:
                         info = product.parse_filename(item.name)
                         if info is not None and info.platform == p and info.full_disk and info.slot_start == slot:

@@ -211,18 +211,9 @@ def write_archive(
 
     # --- active granules -------------------------------------------------------------------------
     versions = label_versions or {}
-    for key in labels:
-        label = registry.label_product(key)
-        interval = label.synthetic_sample_interval_s()
-        for g in label.synthetic_granules(start64, end64):
-            times = _granule_samples(g, start64, end64, interval, reg, label.samples_per_record,
-                                     label.synthetic_subpoint)
-            if times is None:
-                continue
-            lat, lon = label.synthetic_subpoint(times)
-            layers = scene.layers_at(lon, lat, times)
-            written = label.write_synthetic(root, layers, g, seed=seed, version=versions.get(key))
-            archive.granules.append(WrittenGranule(key, Path(written), g, layers))
+    for key, granule, times in plan_granules(labels, start64, end64, reg):
+        path, layers = write_granule(root, scene, key, granule, times, seed=seed, version=versions.get(key))
+        archive.granules.append(WrittenGranule(key, path, granule, layers))
 
     # --- imager slots ------------------------------------------------------------------------------
     slots = _slots(archive, start_dt, end_dt, slot_minutes, only_near_tracks, max_dt_s)
@@ -232,17 +223,54 @@ def write_archive(
 
         bar = progress_bar(len(slots), "imager slots", "slot", enabled=progress)
     for slot in slots:
-        rendered = render_slot(
-            scene, geometry, slot, bands, seed=seed, roi=None if clouds_everywhere else reg, keep_view=not full_size
-        )
-        paths = product.write_synthetic_slot(root, platform=platform, slot_start=slot, bands=rendered.bands,
-                                             geometry=geometry)
-        archive.slots.append(WrittenSlot(slot, [Path(p) for p in paths], rendered))
+        paths, rendered = write_slot(root, scene, platform, geometry, slot, bands, seed=seed,
+                                     roi=None if clouds_everywhere else reg, keep_view=not full_size)
+        archive.slots.append(WrittenSlot(slot, paths, rendered))
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
     return archive
+
+
+def label_sample_times(key: str, granule: SyntheticGranule, start: np.datetime64, end: np.datetime64,
+                       region: Region) -> np.ndarray | None:
+    """The sample times a label product's granule is written with: inside [start, end) and the region
+    (longest pass), cut to whole records; None when the granule does not cross."""
+    label = registry.label_product(key)
+    return _granule_samples(granule, start, end, label.synthetic_sample_interval_s(), region,
+                            label.samples_per_record, label.synthetic_subpoint)
+
+
+def plan_granules(labels, start: np.datetime64, end: np.datetime64,
+                  region: Region) -> list[tuple[str, SyntheticGranule, np.ndarray]]:
+    """(label key, granule, sample times) of every granule of ``labels`` crossing the region in the span."""
+    out = []
+    for key in labels:
+        for g in registry.label_product(key).synthetic_granules(start, end):
+            times = label_sample_times(key, g, start, end, region)
+            if times is not None:
+                out.append((key, g, times))
+    return out
+
+
+def write_granule(root: Path, scene: Scene, key: str, granule: SyntheticGranule, times: np.ndarray, *,
+                  seed: int = 0, version: str | None = None) -> tuple[Path, TrackLayers]:
+    """Render the scene along the granule's track and write it with its product's writer."""
+    label = registry.label_product(key)
+    lat, lon = label.synthetic_subpoint(times)
+    layers = scene.layers_at(lon, lat, times)
+    return Path(label.write_synthetic(root, layers, granule, seed=seed, version=version)), layers
+
+
+def write_slot(root: Path, scene: Scene, platform: str, geometry: FullDiskGeometry, slot: datetime,
+               bands, *, seed: int = 0, roi: Region | None = None, keep_view: bool = True,
+               ) -> tuple[list[Path], RenderedSlot]:
+    """Render one imager slot and write it with its product's writer; returns the files and the render."""
+    rendered = render_slot(scene, geometry, slot, bands, seed=seed, roi=roi, keep_view=keep_view)
+    paths = registry.imager_for_platform(platform).write_synthetic_slot(
+        root, platform=platform, slot_start=slot, bands=rendered.bands, geometry=geometry)
+    return [Path(p) for p in paths], rendered
 
 
 def _slot_step(geometry: FullDiskGeometry, when: datetime, slot_minutes: int | None) -> timedelta:
@@ -255,7 +283,16 @@ def _slots(
     archive: SyntheticArchive, start: datetime, end: datetime, slot_minutes: int | None, near: bool, max_dt_s: float
 ) -> list[datetime]:
     """Slot start times in [start, end): all of them, or those whose scan comes within max_dt of a pass."""
-    step = _slot_step(archive.geometry, start, slot_minutes)
+    spans = [(_aware(g.layers.time[0]), _aware(g.layers.time[-1])) for g in archive.granules]
+    return slots_near_passes(archive.geometry, spans, start, end, slot_minutes, near, max_dt_s)
+
+
+def slots_near_passes(
+    geometry: FullDiskGeometry, spans: list[tuple[datetime, datetime]], start: datetime, end: datetime,
+    slot_minutes: int | None, near: bool, max_dt_s: float,
+) -> list[datetime]:
+    """Slot start times in [start, end): all, or those within max_dt of a pass (``spans``: first/last profile)."""
+    step = _slot_step(geometry, start, slot_minutes)
     epoch = datetime(start.year, start.month, start.day, tzinfo=UTC)
     first = epoch + step * ((start - epoch) // step)
     if first < start:
@@ -267,9 +304,6 @@ def _slots(
         t += step
     if not near:
         return every
-    spans = []
-    for g in archive.granules:
-        spans.append((_aware(g.layers.time[0]), _aware(g.layers.time[-1])))
     margin = timedelta(seconds=max_dt_s)
     keep = []
     for s in every:
