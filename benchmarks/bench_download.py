@@ -41,7 +41,6 @@ from cloudbench.sources.planner import (
     DEFAULT_LINE_MARGIN_KM,
     DEFAULT_TIME_MARGIN_S,
     Track,
-    ahi_needs,
     track_lines,
 )
 
@@ -137,10 +136,13 @@ def _day_fraction(reduction: int = 1) -> dict:
     times = orbit.sample_times(start, start + np.timedelta64(1, "D"), 1.0)
     lat, lon = orbit.subpoint(times)
     keep = region.contains(lon, lat)
+    from cloudbench.sensors.registry import imager_for_platform
+
     geom = geometry_for("himawari8", reduction)
     lines, t = track_lines(geom, [Track(times[keep], lat[keep], lon[keep], "day")])
-    needs = ahi_needs(geom, lines, t, max_dt_s=300.0,
-                      line_margin=int(np.ceil(DEFAULT_LINE_MARGIN_KM / (2.0 * reduction))), time_margin_s=DEFAULT_TIME_MARGIN_S)
+    needs = imager_for_platform("himawari8").needs(
+        geom, lines, t, start=datetime(2018, 10, 1, tzinfo=UTC), max_dt_s=300.0,
+        line_margin=int(np.ceil(DEFAULT_LINE_MARGIN_KM / (2.0 * reduction))), time_margin_s=DEFAULT_TIME_MARGIN_S)
     pairs = sum(len(s) for d, s in needs.items() if d.date() == datetime(2018, 10, 1).date())
     total = 144 * geom.n_units
     return {"region": "paper", "day": "2018-10-01", "track_points_in_region": int(keep.sum()),
