@@ -261,18 +261,11 @@ class UnitOpener:
         return RemoteUnit(fs, path, text, size=size, cache_file=cache)
 
 
-_FS_BY_PROTOCOL: dict[tuple[int, str], Any] = {}
-
-
 def default_filesystem(url: str) -> tuple[Any, str]:
-    """fsspec's filesystem for ``url`` (one per protocol and process) and the path in it."""
+    """fsspec's filesystem for ``url`` (with fsspec's configuration; instances are cached by fsspec)."""
     import fsspec
 
-    protocol = url.split("://", 1)[0]
-    key = (os.getpid(), protocol)
-    fs = _FS_BY_PROTOCOL.get(key)
-    if fs is None:
-        fs = _FS_BY_PROTOCOL[key] = fsspec.filesystem(protocol)
+    fs = fsspec.filesystem(url.split("://", 1)[0])
     return fs, fs._strip_protocol(url)
 
 
