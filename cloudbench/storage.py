@@ -207,12 +207,9 @@ class Location:
             return str(Path(self.root) / rel)
         from zarr.storage import FsspecStore
 
-        fs = self.fs
-        if not getattr(fs, "async_impl", False):
-            from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
-
-            fs = AsyncFileSystemWrapper(fs)
-        return FsspecStore(fs, read_only=read_only, path=self._remote(rel))
+        # zarr drives its own asynchronous filesystem instance (fsspec's configuration applies)
+        return FsspecStore.from_url(self.url(rel), storage_options=self.storage_options or None,
+                                    read_only=read_only)
 
     # --- writing ----------------------------------------------------------------------------------------
     def write_bytes(self, rel: str, data: bytes) -> None:
