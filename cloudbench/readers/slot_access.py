@@ -331,13 +331,13 @@ class SlotAccess:
             while pending:
                 (band, unit, path), fut = pending.pop(0)
                 done = fut.result()
-                nxt = next(it, None)
-                if nxt is not None:
-                    pending.append((nxt, pool.submit(work, nxt)))
                 data = done if parallel else self._decode(path, band, done)
                 del done
                 yield band, unit, path, data
                 del data
+                nxt = next(it, None)  # submitted once the consumer is done: at most decode_threads units alive
+                if nxt is not None:
+                    pending.append((nxt, pool.submit(work, nxt)))
 
     def fill_patches(self, corners: list[tuple[int, int]], p: int, out: np.ndarray) -> None:
         """Write each patch's bands (sample grid, block-averaged) into ``out[k]`` for corners (row0, col0)."""
