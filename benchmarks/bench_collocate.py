@@ -232,11 +232,12 @@ def main(argv: list[str] | None = None) -> int:
         if not reused:
             _archive(root, args.quick)
         bands = ("B03", "B05", "B13") if args.quick else None
-        result: dict = {"mode": "quick" if args.quick else "full",
-                        "archive_s": None if reused else time.perf_counter() - t, "targets": TARGETS}
-        result["extraction"] = _extraction_vs_kdtree(root, bands, 20)
         import os
 
+        result: dict = {"mode": "quick" if args.quick else "full",
+                        "archive_s": None if reused else time.perf_counter() - t, "targets": TARGETS,
+                        "load_average_1m_at_start": os.getloadavg()[0]}
+        result["extraction"] = _extraction_vs_kdtree(root, bands, 20)
         serial = _job_in_subprocess(root, work / "pairs_job", bands, threads=1)
         job = _job_in_subprocess(root, work / "pairs_job", bands)
         names = {i["name"] for i in job["entry"].get("inputs", []) if i["kind"] == "imager"}
@@ -252,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         result["jobs_per_minute"] = _jobs_per_minute(root, work, bands, args.jobs or (4 if args.quick else 3))
         result["self_peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+        result["load_average_1m_at_end"] = os.getloadavg()[0]  # other processes sharing the cores
     finally:
         shutil.rmtree(work, ignore_errors=True)
     text = json.dumps(result, indent=2, default=float)
