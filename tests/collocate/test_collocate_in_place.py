@@ -102,3 +102,28 @@ def test_a_missing_imager_position_is_a_user_error(two_band_archive, tmp_path):
                           imager_source=ImagerSource(NOAA))
     with pytest.raises(UserError, match="--imager"):
         collocate(two_band_archive, cfg, progress=False)
+
+
+def test_pairs_on_a_bucket_resume_from_their_ledger_objects(two_band_archive, moto_s3, s3_config, tmp_path):
+    from cloudbench.storage import Location
+
+    moto_s3.put("pairs-bucket", "README", b"x")
+    url = "s3://pairs-bucket/PAIRS"
+    first = collocate(two_band_archive, _config(url), progress=False, quicklook=False)
+    pairs = Location(url)
+    entries = pairs.list_dir("ledger")
+    assert len(entries) == first["jobs_done"] >= 1 and pairs.exists("config.json") and pairs.exists("report.json")
+    again = collocate(two_band_archive, _config(url), progress=False, quicklook=False)
+    assert again["jobs_resumed_from_ledger"] == first["jobs_done"]  # nothing ran twice
+    # a job whose entry is missing (a driver killed before committing it) runs again, over its objects
+    job = entries[0].rsplit(".", 1)[0]
+    pairs.remove(f"ledger/{job}.json")
+    pairs.write_bytes(f"jobs/{job}.zarr/c/stale", b"left by a killed attempt")
+    third = collocate(two_band_archive, _config(url), progress=False, quicklook=False)
+    assert third["jobs_resumed_from_ledger"] == first["jobs_done"] - 1 and pairs.exists(f"ledger/{job}.json")
+    assert not pairs.exists(f"jobs/{job}.zarr/c/stale")
+    local = collocate(two_band_archive, _config(tmp_path / "local"), progress=False, quicklook=False)
+    assert local["pairs"] == third["pairs"] and pairs_equal(tmp_path / "local", url) == []
+    with pytest.raises(Exception, match="other collocate options"):
+        collocate(two_band_archive, CollocateConfig(out=url, region=parse_region(REGION), imager="himawari",
+                                                    bands=("B13",), patch_size=16), progress=False)
