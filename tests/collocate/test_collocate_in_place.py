@@ -127,3 +127,31 @@ def test_pairs_on_a_bucket_resume_from_their_ledger_objects(two_band_archive, mo
     with pytest.raises(Exception, match="other collocate options"):
         collocate(two_band_archive, CollocateConfig(out=url, region=parse_region(REGION), imager="himawari",
                                                     bands=("B13",), patch_size=16), progress=False)
+
+
+def test_abi_read_in_place_equals_local(moto_s3, s3_config, s3_requests, tmp_path):
+    """GOES ABI netCDF files are decoded from memory (HDF5's in-memory driver): same pairs as from disk."""
+    from cloudbench.synthetic.archive import write_archive
+
+    start, end, region = "2019-10-01T18:55", "2019-10-01T19:35", "-100,-40,-50,40"
+    root = tmp_path / "archive"
+    write_archive(root, start=start, end=end, region=region, imager="goes-east", labels=("cldclass-lidar",),
+                  bands=("C02", "C13"), reduction=10, seed=0, max_dt_s=300)
+
+    def cfg(out, source=None):
+        return CollocateConfig(out=str(out), region=parse_region(region), imager="goes-east", bands=("C02", "C13"),
+                               patch_size=16, imager_source=source)
+
+    local = collocate(root, cfg(tmp_path / "local"), progress=False, quicklook=False)
+    assert local["pairs"] > 0
+    keys = moto_s3.upload_archive(root)
+    sizes = {k.split("/", 1)[1]: (root / k).stat().st_size for k in keys}
+    before = len(s3_requests())
+    remote = collocate(root, cfg(tmp_path / "remote", ImagerSource(NOAA, s3_endpoint=moto_s3.endpoint)),
+                       progress=False, quicklook=False)
+    assert remote["pairs"] == local["pairs"] and pairs_equal(tmp_path / "local", tmp_path / "remote") == []
+    got: dict[str, int] = defaultdict(int)
+    for r in s3_requests()[before:]:
+        if r["method"] == "GET" and r["key"] in sizes:
+            got[r["key"]] += (r["range"][1] + 1 - r["range"][0]) if r["range"] else sizes[r["key"]]
+    assert got and all(n <= sizes[k] for k, n in got.items())  # no object fetched twice
