@@ -222,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="also write the JSON here")
     parser.add_argument("--archive", default=None,
                         help="build the archive here and keep it (reused when it already holds one)")
-    parser.add_argument("--jobs", type=int, default=None, help="jobs for the jobs-per-minute runs")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="jobs for the jobs-per-minute runs (0 skips them)")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bench-collocate-"))
     try:
@@ -251,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             "serial_decode_wall_s": serial["wall_s"], "serial_decode_peak_rss_gb": serial["rss_kb"] / 1024**2,
             "serial_job_over_decode": serial["wall_s"] / decode_s if decode_s else None,
         }
-        result["jobs_per_minute"] = _jobs_per_minute(root, work, bands, args.jobs or (4 if args.quick else 3))
+        n_jobs = (4 if args.quick else 3) if args.jobs is None else args.jobs
+        result["jobs_per_minute"] = _jobs_per_minute(root, work, bands, n_jobs) if n_jobs else None
         result["self_peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
         result["load_average_1m_at_end"] = os.getloadavg()[0]  # other processes sharing the cores
     finally:
