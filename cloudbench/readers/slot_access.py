@@ -131,7 +131,6 @@ class SlotAccess:
         self._units: dict[str, UnitSource] = {}  # reference-band units, kept (header, then maybe data)
         self._sha256: dict[str, str] = {}
         self._scratch: Path | None = None
-        self.headers_read: set[str] = set()
         self.band_names = list(product.check_bands(bands))
         self.skipped: list[dict[str, str]] = []
         self.files_used: list[str] = []
@@ -241,7 +240,6 @@ class SlotAccess:
         out[ok] = lt[rows[ok]]
         return out
 
-    # --- band values --------------------------------------------------------------------------------
     # --- file access ---------------------------------------------------------------------------------
     def _unit(self, path: str, keep: bool) -> UnitSource:
         unit = self._units.get(path)
@@ -276,7 +274,6 @@ class SlotAccess:
         return path
 
     def _header(self, path: str, band: str):
-        self.headers_read.add(path)
         return self.product.read_header(self._product_input(self._unit(path, keep=band == self._ref_band)), band)
 
     def _fetch(self, path: str, band: str) -> tuple[UnitSource, str | Path | UnitSource]:
@@ -302,6 +299,7 @@ class SlotAccess:
         unit = self._unit(path, keep=False)
         return unit.sha256() if not isinstance(unit, LocalUnit) else sha256_file(unit.path)
 
+    # --- band values --------------------------------------------------------------------------------
     def _decoded(self, jobs: list[tuple[str, int, str]]) -> Iterator[tuple[str, int, str, UnitData]]:
         """Decode (band, unit, path) jobs, up to ``decode_threads`` at once, yielding them in order.
 
