@@ -155,3 +155,19 @@ def test_abi_read_in_place_equals_local(moto_s3, s3_config, s3_requests, tmp_pat
         if r["method"] == "GET" and r["key"] in sizes:
             got[r["key"]] += (r["range"][1] + 1 - r["range"][0]) if r["range"] else sizes[r["key"]]
     assert got and all(n <= sizes[k] for k, n in got.items())  # no object fetched twice
+
+
+def test_the_cli_reads_imagery_in_place_and_checks_its_options(two_band_archive, moto_s3, s3_config, tmp_path):
+    from cloudbench.cli import main
+
+    moto_s3.upload_archive(two_band_archive)
+    args = ["collocate", "--archive", str(two_band_archive), "--region", REGION, "--imager", "himawari",
+            "--bands", ",".join(BANDS), "--patch-size", "16", "--no-progress", "--no-quicklook"]
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--out", str(tmp_path / "p"), "--s3-endpoint", moto_s3.endpoint])
+    assert exc.value.code == 1 and not (tmp_path / "p" / "config.json").exists()
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--out", str(tmp_path / "p"), "--imager-source", "noaa", "--s3-endpoint", moto_s3.endpoint,
+              "--imager-cache", str(tmp_path / "cache")])
+    assert exc.value.code == 0
+    assert (tmp_path / "p" / "report.json").exists() and any((tmp_path / "cache" / "himawari8").rglob("*.bz2"))
