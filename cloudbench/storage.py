@@ -129,11 +129,13 @@ class Location:
     def exists(self, rel: str = "") -> bool:
         if not self.remote:
             return (Path(self.root) / rel).exists()
+        self.fs.invalidate_cache(self._remote(rel))
         return bool(self.fs.exists(self._remote(rel)))
 
     def is_dir(self, rel: str = "") -> bool:
         if not self.remote:
             return (Path(self.root) / rel).is_dir()
+        self.fs.invalidate_cache(self._remote(rel))
         return bool(self.fs.isdir(self._remote(rel)))
 
     def read_bytes(self, rel: str) -> bytes:
@@ -183,6 +185,7 @@ class Location:
                 out.extend((Path(folder) / n).relative_to(self.root).as_posix() for n in names)
             return sorted(out)
         top = self._remote(rel)
+        self.fs.invalidate_cache(top)  # other processes (workers) write here: never trust a cached listing
         try:
             found = self.fs.find(top, detail=False)
         except FileNotFoundError:
@@ -195,6 +198,7 @@ class Location:
         if not self.remote:
             base = Path(self.root) / rel
             return sorted(p.name for p in base.iterdir() if p.is_file()) if base.is_dir() else []
+        self.fs.invalidate_cache(self._remote(rel))
         try:
             infos = self.fs.ls(self._remote(rel), detail=True)
         except FileNotFoundError:
