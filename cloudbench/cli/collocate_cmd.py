@@ -21,9 +21,16 @@ from cloudbench.errors import PartialError, UserError
 
 
 @click.command("collocate")
-@click.option("--archive", required=True, type=click.Path(file_okay=False), help="ARCHIVE folder (any layout).")
+@click.option("--archive", required=True,
+              help="ARCHIVE folder or fsspec URL (any layout): label granules, and imagery unless --imager-source.")
 @click.option("--region", required=True, help=f"W,S,E,N in degrees or a preset ({', '.join(REGIONS)}).")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="PAIRS folder to write (resumable).")
+@click.option("--out", required=True, help="PAIRS folder or fsspec URL (s3://bucket/PAIRS) to write (resumable).")
+@click.option("--imager-source", default=None,
+              help="Read imagery in place: 'noaa' (the public NOAA buckets) or the fsspec URL of a folder in "
+                   "ARCHIVE layout; only the files each job reads are fetched.")
+@click.option("--s3-endpoint", default=None, help="S3 endpoint holding the noaa-* buckets (with --imager-source noaa).")
+@click.option("--imager-cache", default=None, type=click.Path(file_okay=False),
+              help="Local folder keeping the imager files read in place (ARCHIVE layout).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Local dask worker processes.")
 @click.option("--scheduler", default=None, help="Address of an existing dask.distributed scheduler.")
 @click.option("--labels", type=label_products(), default="cldclass-lidar", show_default=True, help="Label product.")
@@ -42,16 +49,21 @@ from cloudbench.errors import PartialError, UserError
               help="Fewest matched track pixels in a patch (default: patch size / 2).")
 @click.option("--no-quicklook", is_flag=True, help="Skip PAIRS/quicklook.png (samples with their track drawn).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def command(archive, region, out, workers, scheduler, labels, imager, bands, patch_size, max_dt, max_sza,
-            day_night, no_parallax, levels, min_track, no_quicklook, no_progress) -> None:
+def command(archive, region, out, imager_source, s3_endpoint, imager_cache, workers, scheduler, labels, imager, bands,
+            patch_size, max_dt, max_sza, day_night, no_parallax, levels, min_track, no_quicklook, no_progress) -> None:
     """Pair imager patches with the lidar/radar phase profiles crossing them.
 
     Exit 3 when a damaged granule skipped its job or a damaged imager file its slot; PAIRS/report.txt
     lists them. Rerunning into the same --out redoes only those jobs (and any a kill interrupted).
+    URLs use fsspec's configuration for credentials and endpoints (e.g. FSSPEC_S3_ENDPOINT_URL).
     """
     from cloudbench.cli import set_run_dir
+    from cloudbench.collocate.imagery import ImagerSource
+    from cloudbench.storage import is_remote
 
-    set_run_dir(out)
+    set_run_dir(None if is_remote(out) else out)
+    if (s3_endpoint or imager_cache) and not imager_source:
+        raise UserError("--s3-endpoint and --imager-cache go with --imager-source")
     from cloudbench.collocate.pairing import CollocateConfig
     from cloudbench.collocate.report import render_text
     from cloudbench.collocate.run import collocate
@@ -73,12 +85,17 @@ def command(archive, region, out, workers, scheduler, labels, imager, bands, pat
         out=str(out), region=reg, labels=labels, imager=imager or reg.imager, bands=band_list,
         patch_size=patch_size, max_dt_s=max_dt, max_sza=max_sza, day_night=day_night,
         parallax=not no_parallax, grid=grid, min_track=min_track,
+        imager_source=ImagerSource(imager_source, s3_endpoint, imager_cache) if imager_source else None,
     )
     try:
         report = collocate(archive, cfg, workers=workers, scheduler=scheduler, progress=not no_progress,
                             quicklook=not no_quicklook)
     except PartialError as exc:
         if exc.report:
-            click.echo(render_text(json.loads(Path(exc.report).read_text(encoding="utf-8"))), nl=False)
+            from cloudbench.storage import Location
+
+            folder, name = exc.report.rsplit("/", 1) if is_remote(exc.report) else (str(Path(exc.report).parent),
+                                                                                    Path(exc.report).name)
+            click.echo(render_text(json.loads(Location(folder).read_text(name))), nl=False)
         raise
     click.echo(render_text(report), nl=False)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from cloudbench.errors import UserError
@@ -20,8 +18,8 @@ def _ratios(text: str) -> tuple[float, float, float]:
 
 
 @click.command("build-splits")
-@click.option("--pairs", "pairs", required=True, type=click.Path(path_type=Path), help="PAIRS/ folder from collocate.")
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="DATASET/ folder to write.")
+@click.option("--pairs", "pairs", required=True, help="PAIRS/ folder (or fsspec URL) from collocate.")
+@click.option("--out", "out", required=True, help="DATASET/ folder (or fsspec URL, e.g. s3://bucket/DATASET) to write.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the day hash that picks splits.")
 @click.option("--ratios", default="0.7,0.15,0.15", show_default=True, help="train,val,test fractions of days.")
 @click.option("--holdout-region", default=None, help="W,S,E,N box (deg) whose samples form the test split.")
@@ -31,12 +29,13 @@ def _ratios(text: str) -> tuple[float, float, float]:
                    "block are guard [default: 7].")
 @click.option("--shard-size", default=None, type=int, help="Samples per shard file [default: 256].")
 @click.option("--no-progress", is_flag=True, help="No progress bars (they are off anyway when output is not a terminal; one line per stage then).")
-def command(pairs: Path, out: Path, seed: int, ratios: str, holdout_region: str | None,
+def command(pairs: str, out: str, seed: int, ratios: str, holdout_region: str | None,
             holdout_month: str | None, block_days: int | None, shard_size: int | None, no_progress: bool) -> None:
     """Split PAIRS by whole day (seeded, guarded), write sharded Zarr splits, manifest and summary."""
     from cloudbench.cli import set_run_dir
+    from cloudbench.storage import is_remote, join
 
-    set_run_dir(out)
+    set_run_dir(None if is_remote(out) else out)
     from cloudbench.dataset.build import build_dataset
     from cloudbench.dataset.shards import DEFAULT_SHARD_SIZE
     from cloudbench.dataset.splits import DEFAULT_BLOCK_DAYS
@@ -47,4 +46,4 @@ def command(pairs: Path, out: Path, seed: int, ratios: str, holdout_region: str 
                              block_days=DEFAULT_BLOCK_DAYS if block_days is None else block_days,
                              progress=not no_progress)
     click.echo(summary_table(manifest))
-    click.echo(f"wrote {out} (map of sample locations: {out / 'summary.png'})")
+    click.echo(f"wrote {out} (map of sample locations: {join(out, 'summary.png')})")

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
 
 @click.command("verify")
-@click.argument("dataset", type=click.Path(path_type=Path))
+@click.argument("dataset")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def command(dataset: Path, as_json: bool) -> None:
-    """Recompute every checksum of DATASET and check its schema, counts and leak-free splits."""
+def command(dataset: str, as_json: bool) -> None:
+    """Recompute every checksum of DATASET (a folder or fsspec URL) and check its schema, counts and
+    leak-free splits."""
     from cloudbench.dataset.verify import verify_dataset
 
     report = verify_dataset(dataset)

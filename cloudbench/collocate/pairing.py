@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cloudbench.checksums import sha256_file
 from cloudbench.collocate.geometry import pixel_indices, satellite_zenith
+from cloudbench.collocate.imagery import ImagerSource
 from cloudbench.collocate.jobs import Job
 from cloudbench.collocate.labels import class_counts
 from cloudbench.collocate.pairs_store import JobArrays, write_job
@@ -27,7 +27,9 @@ from cloudbench.collocate.timing import choose_slots
 from cloudbench.config import AUX_NAMES, DEFAULT_GRID, MAX_DT_S, MAX_SZA_DEG, PATCH_SIZE, HeightGrid, Region
 from cloudbench.config import NUM_CLASSES as _NUM_CLASSES
 from cloudbench.errors import CloudbenchError, DataError, is_data_error
+from cloudbench.readers.unit_source import UnitOpener
 from cloudbench.sensors import registry
+from cloudbench.storage import file_sha256, is_remote, local_staging, name_of
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ class CollocateConfig:
     parallax: bool = True
     grid: HeightGrid = field(default_factory=lambda: DEFAULT_GRID)
     min_track: int | None = None
+    imager_source: ImagerSource | None = None  # imagery read in place (not part of config.json:
+    # where the files lie does not change the pairs)
 
     @property
     def min_track_pixels(self) -> int:
@@ -65,7 +69,12 @@ class CollocateConfig:
         d["min_track"] = self.min_track_pixels
         d["max_track"] = 2 * self.patch_size
         d.pop("out")
+        d.pop("imager_source")
         return d
+
+    def opener(self) -> UnitOpener | None:
+        """How jobs open imager files: through the in-place source, or None for ARCHIVE/ paths and URLs."""
+        return self.imager_source.opener() if self.imager_source is not None else None
 
 
 def collocate_job(job: Job, cfg: CollocateConfig) -> dict:
@@ -99,9 +108,18 @@ def _read_profiles(path: str, label_product: str, grid: HeightGrid):
     The file must be a file of that product (by name); a mismatch is a data error naming it.
     """
     product = registry.label_product(label_product)
-    if product.parse_filename(Path(path).name) is None:
+    if product.parse_filename(name_of(path)) is None:
         raise DataError(f"not a {product.description} file name", path=path)
-    return product.read_profiles(path, grid)
+    if not is_remote(path):
+        return product.read_profiles(path, grid)
+    from cloudbench.storage import Location
+
+    parent, name = path.rsplit("/", 1)
+    with local_staging("cloudbench-granule-") as scratch:  # HDF4 and HDF5 readers need a file
+        local = Location(parent).fetch(name, scratch / name)
+        prof = product.read_profiles(local, grid)
+        prof.load()
+    return prof
 
 
 def _run(job: Job, cfg: CollocateConfig) -> dict:
@@ -138,7 +156,7 @@ def _run(job: Job, cfg: CollocateConfig) -> dict:
         "slots": [r.slot_id for r in readers], "bad_files": bad_files,
     }
     meta = {
-        "granule_id": str(prof.attrs.get("granule_id", Path(job.granule).stem)),
+        "granule_id": str(prof.attrs.get("granule_id", Path(name_of(job.granule)).stem)),
         "product_version": str(prof.attrs.get("version", "")),
     }
     n_levels = phase.shape[1]
@@ -211,13 +229,15 @@ def _viewing_geometry(g) -> GeosGeometry:
 def _inputs(job: Job, prof, readers: list) -> list[dict]:
     """The archive files the job's samples were made from, with their sha256 (the manifest lists them).
 
-    The granule's checksum comes from its reader; imager files are hashed here, which costs a read of
-    the compressed bytes, far less than decoding them.
+    The granule's checksum comes from its reader; imager files are hashed by their slot's reader
+    (a local file costs a read of its compressed bytes, far less than decoding it; a file read in
+    place was hashed as it arrived).
     """
-    granule_sha = prof.attrs.get("sha256") or sha256_file(job.granule)
-    items = [{"name": Path(job.granule).name, "kind": "granule", "sha256": str(granule_sha)}]
-    for path in sorted({f for r in readers for f in r.files_used}, key=lambda f: Path(f).name):
-        items.append({"name": Path(path).name, "kind": "imager", "sha256": sha256_file(path)})
+    granule_sha = prof.attrs.get("sha256") or file_sha256(job.granule)
+    items = [{"name": name_of(job.granule), "kind": "granule", "sha256": str(granule_sha)}]
+    owner = {f: r for r in readers for f in r.files_used}
+    for path in sorted(owner, key=name_of):
+        items.append({"name": name_of(path), "kind": "imager", "sha256": owner[path].sha256(path)})
     return items
 
 
@@ -242,10 +262,12 @@ def _open_slots(job: Job, cfg: CollocateConfig, bad_files: list[dict]) -> list:
     from cloudbench.readers.slot_access import SlotAccess
 
     readers = []
+    opener = cfg.opener()
     for slot in job.slots:
         try:
             product = registry.imager_product(slot.product)
-            readers.append(SlotAccess(product, slot.files, cfg.bands, platform=slot.platform, slot_id=slot.slot_id))
+            readers.append(SlotAccess(product, slot.files, cfg.bands, platform=slot.platform, slot_id=slot.slot_id,
+                                      opener=opener, sizes=slot.size_of()))
         except Exception as exc:  # a damaged file costs its slot; anything else (bad options, bugs) stops
             bad_files.append(_bad_file(exc, slot.files[0] if slot.files else job.granule))
     return readers
@@ -291,7 +313,7 @@ def _cut_samples(plans: list[PatchPlan], track, info: dict, readers, cfg: Colloc
             continue
         for j, (k, _) in enumerate(slot_plans):
             arrays.x[k] = xs[j]
-        files[s] = ";".join(Path(f).name for f in reader.files_used)
+        files[s] = ";".join(name_of(f) for f in reader.files_used)
         for k, pl in slot_plans:
             lons, lats = area.get_lonlats(data_slice=(slice(pl.row0, pl.row0 + p), slice(pl.col0, pl.col0 + p)))
             lons = np.where(np.isfinite(lons), lons, np.nan)

@@ -4,6 +4,11 @@ Layout (docs/architecture.md): ``jobs/<job_id>.zarr``, ``samples/<job_id>.parque
 ``config.json``, ``report.json``/``report.txt``. A job's Zarr and table are written under temporary
 names and renamed when complete; only then is its ledger line appended. A job is done only if its
 ledger line exists, so a run killed at any moment never leaves a half-written job that looks whole.
+
+PAIRS/ may also be an fsspec URL (``s3://bucket/PAIRS``). Object stores have neither rename nor
+append, so there a job is written in a local scratch folder by the same code, uploaded under its
+final keys, and committed by one ledger object per job (``ledger/<job_id>.json``, one PUT, written
+by the driver only, after the worker's upload returned); readers see the same entries either way.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ import zarr
 
 from cloudbench.collocate import sample_schema as schema
 from cloudbench.collocate.sample_schema import ARRAY_NAMES
+from cloudbench.storage import Location, is_remote, local_staging
 
 LEDGER = "ledger.jsonl"
+LEDGER_DIR = "ledger"  # on object stores: one entry object per job
 CONFIG = "config.json"
 TMP_PREFIX = ".tmp-"
 
@@ -71,7 +78,17 @@ def _remove(path: Path) -> None:
 
 
 def write_job(root: str | Path, job_id: str, arrays: JobArrays, samples: pd.DataFrame, attrs: dict) -> None:
-    """Write one job's Zarr group and sample table, each under a temporary name, then rename."""
+    """Write one job's Zarr group and sample table, each under a temporary name, then rename.
+
+    For a PAIRS/ URL: written locally by this same code, then uploaded (the ledger commits it).
+    """
+    if is_remote(root):
+        target = Location(str(root))
+        with local_staging("cloudbench-job-") as scratch:
+            write_job(scratch, job_id, arrays, samples, attrs)
+            for local in (job_zarr_path(scratch, job_id), job_table_path(scratch, job_id)):
+                target.put(local, local.relative_to(scratch).as_posix())
+        return
     root = Path(root)
     final_zarr = job_zarr_path(root, job_id)
     final_table = job_table_path(root, job_id)
@@ -127,7 +144,13 @@ def write_job_group(path: str | Path, job_id: str, arrays: JobArrays, sample_ids
 
 
 def append_ledger(root: str | Path, entry: dict) -> None:
-    """Append one finished job (``status`` done or skipped) to the ledger, flushed to disk."""
+    """Append one finished job (``status`` done or skipped) to the ledger, flushed to disk.
+
+    On an object store the entry is its own object, replacing the job's earlier one.
+    """
+    if is_remote(root):
+        Location(str(root)).write_text(f"{LEDGER_DIR}/{entry['job_id']}.json", json.dumps(entry, sort_keys=True, default=str) + "\n")
+        return
     path = Path(root) / LEDGER
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(entry, sort_keys=True, default=str)
@@ -142,13 +165,21 @@ def append_ledger(root: str | Path, entry: dict) -> None:
         os.fsync(fh.fileno())
 
 
+def ledger_lines(root: str | Path | Location) -> list[str]:
+    """The ledger's entries as JSON lines, oldest first (a folder's ledger.jsonl, or a store's
+    ``ledger/`` objects by name: one per job, so order does not matter there)."""
+    loc = root if isinstance(root, Location) else Location(str(root))
+    if loc.remote:
+        names = [f"{LEDGER_DIR}/{n}" for n in loc.list_dir(LEDGER_DIR) if n.endswith(".json")]
+        return [data.decode("utf-8").strip() for data in loc.read_many(names)]
+    path = loc.path / LEDGER
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
 def read_ledger(root: str | Path) -> dict[str, dict]:
     """Finished jobs by id (the last line wins); a torn last line from a kill is ignored."""
-    path = Path(root) / LEDGER
     done: dict[str, dict] = {}
-    if not path.exists():
-        return done
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in ledger_lines(root):
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
@@ -158,8 +189,19 @@ def read_ledger(root: str | Path) -> dict[str, dict]:
     return done
 
 
+def _remote_parent(path: str | Path) -> tuple[Location, str] | None:
+    if not is_remote(path):
+        return None
+    parent, name = str(path).rsplit("/", 1)
+    return Location(parent), name
+
+
 def write_json_atomic(path: str | Path, payload: dict) -> None:
-    """Write JSON under a temporary name and rename, so readers never see half a file."""
+    """Write JSON under a temporary name and rename, so readers never see half a file (a URL: one PUT)."""
+    remote = _remote_parent(path)
+    if remote is not None:
+        remote[0].write_text(remote[1], json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(TMP_PREFIX + path.name)
@@ -168,6 +210,10 @@ def write_json_atomic(path: str | Path, payload: dict) -> None:
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
+    remote = _remote_parent(path)
+    if remote is not None:
+        remote[0].write_text(remote[1], text)
+        return
     path = Path(path)
     tmp = path.with_name(TMP_PREFIX + path.name)
     tmp.write_text(text, encoding="utf-8")
@@ -175,7 +221,13 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 
 
 def clean_temporaries(root: str | Path) -> None:
-    """Remove what a killed run left half-written (its ledger never names them)."""
+    """Remove what a killed run left half-written (its ledger never names them).
+
+    Object stores hold no temporary names (jobs are staged locally); a job whose upload a kill cut
+    has no ledger entry and is written again, replacing its objects.
+    """
+    if is_remote(root):
+        return
     root = Path(root)
     for sub in ("jobs", "samples"):
         folder = root / sub

@@ -73,8 +73,11 @@ def render_text(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(root: str | Path, report: dict) -> tuple[Path, Path]:
-    root = Path(root)
-    write_json_atomic(root / REPORT_JSON, report)
-    write_text_atomic(root / REPORT_TXT, render_text(report))
-    return root / REPORT_JSON, root / REPORT_TXT
+def write_report(root: str | Path, report: dict) -> tuple[str | Path, str | Path]:
+    """report.json and report.txt in PAIRS/ (a folder or a URL); returns where they are."""
+    from cloudbench.storage import join
+
+    paths = join(root, REPORT_JSON), join(root, REPORT_TXT)
+    write_json_atomic(paths[0], report)
+    write_text_atomic(paths[1], render_text(report))
+    return paths

@@ -1,8 +1,9 @@
 """Run independent jobs serially, on a local dask cluster or on an existing one, resuming from the ledger.
 
-Workers write their job's files themselves (PAIRS/ must be reachable from them) and return the
-ledger entry; only this driver appends to the ledger, so lines never interleave. Jobs already in the
-ledger are not run again, which is what makes a killed run resumable.
+Workers write their job's files themselves (PAIRS/ must be reachable from them: a shared folder,
+or an object-store URL that needs no shared disk) and return the ledger entry; only this driver
+writes the ledger, so entries never interleave and a job counts as done only once the driver has
+its result. Jobs already in the ledger are not run again, which is what makes a killed run resumable.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from cloudbench.collocate.pairs_store import append_ledger, clean_temporaries, read_ledger
 from cloudbench.progress import progress_bar
+from cloudbench.storage import Location, join
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +69,7 @@ def run_jobs(
     Returns the whole ledger afterwards and the number of jobs found already complete (see
     :func:`is_complete`; the others are run again).
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    Location(str(out)).mkdir()
     clean_temporaries(out)
     finished = {k for k, e in read_ledger(out).items() if is_complete(e)}
     todo = [job for job in jobs if job.job_id not in finished]
@@ -115,7 +116,10 @@ def collocate(
     quicklook: bool = True,
 ) -> dict:
     """The ``collocate`` stage: plan jobs from ARCHIVE/, run the missing ones, write the report
-    (and, with ``quicklook``, PAIRS/quicklook.png).
+    (and, with ``quicklook``, PAIRS/quicklook.png; drawn for a local PAIRS/ only).
+
+    ``archive`` and ``cfg.out`` may be folders or fsspec URLs; ``cfg.imager_source`` reads imagery
+    in place instead of from ARCHIVE/.
 
     Raises ``PartialError`` (exit 3) after finishing every other job when some were skipped; the
     report lists each with its file and reason. A rerun with different options into a PAIRS/ that
@@ -126,26 +130,26 @@ def collocate(
     from cloudbench.collocate.pairs_store import CONFIG, write_json_atomic
     from cloudbench.collocate.report import build_report, write_report
     from cloudbench.errors import PartialError, UserError
-    from cloudbench.folder_lock import exclusive
 
-    out = Path(cfg.out)
+    target = Location(cfg.out)
+    out = cfg.out if target.remote else Path(cfg.out)
     config = cfg.to_json()
-    config_path = out / CONFIG
-    with exclusive(out, "collocate"):
-        if config_path.exists():
-            previous = json.loads(config_path.read_text(encoding="utf-8"))
+    config_path = join(out, CONFIG)
+    with _writer_lock(target):
+        if target.exists(CONFIG):
+            previous = json.loads(target.read_text(CONFIG))
             if previous != json.loads(json.dumps(config, sort_keys=True, default=str)):
                 raise UserError(
                     "this PAIRS folder was made with other collocate options",
                     fix=f"use a new --out folder, or rerun with the options in {config_path}",
                 )
-        jobs = plan_jobs(archive, cfg.labels, cfg.imager, cfg.max_dt_s)
+        jobs = plan_jobs(archive, cfg.labels, cfg.imager, cfg.max_dt_s, imager_source=cfg.imager_source)
         write_json_atomic(config_path, config)
         ledger, resumed = run_jobs(jobs, collocate_job, out, args=(cfg,), workers=workers, scheduler=scheduler,
                                    progress=progress)
         wanted = {job.job_id for job in jobs}
         report = build_report({k: v for k, v in ledger.items() if k in wanted}, resumed=resumed)
-        if quicklook and report["pairs"]:
+        if quicklook and report["pairs"] and not target.remote:
             report["quicklook"] = _quicklook(out)
         json_path, _ = write_report(out, report)
     if report["jobs_skipped"] or report["bad_imager_files"]:
@@ -155,6 +159,18 @@ def collocate(
             skipped=report["skipped"] + report["bad_imager_files"], report=json_path,
         )
     return report
+
+
+@contextmanager
+def _writer_lock(target: Location) -> Iterator[None]:
+    """One collocate per local PAIRS/ (flock); an object store has no lock: one driver per URL."""
+    if target.remote:
+        yield
+        return
+    from cloudbench.folder_lock import exclusive
+
+    with exclusive(target.path, "collocate"):
+        yield
 
 
 def _quicklook(out: Path) -> str | None:

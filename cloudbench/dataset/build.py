@@ -2,6 +2,10 @@
 
 Order matters for trust: an old manifest is removed first and the new one is written last, so a
 DATASET/ whose build was interrupted has no manifest and ``verify`` and the loader refuse it.
+
+PAIRS/ and DATASET/ may be fsspec URLs. A DATASET/ URL is built in a local scratch folder by the
+same code (so the bytes are the same) and published: the old manifest removed, every other file
+uploaded, files of an earlier build that are no longer part of it removed, the manifest last.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from cloudbench.dataset.splits import (
 from cloudbench.dataset.stats import ChannelStats, class_counts, counts_to_dict, stats_document
 from cloudbench.errors import UserError
 from cloudbench.progress import progress_bar
+from cloudbench.storage import Location, is_remote, local_staging, name_of
 
 INDEX_NAME = "index.parquet"
 STATS_NAME = "stats.json"
@@ -96,11 +101,19 @@ def _source_files(pairs: Pairs, job_ids: list[str]) -> list[dict]:
 
 def _pairs_files(pairs: Pairs, job_ids: list[str]) -> list[dict]:
     """sha256 of the PAIRS files this dataset was built from (config, tables, job stores)."""
-    files = [pairs.root / "config.json"]
+    if not pairs.location.remote:
+        root = Path(pairs.root)
+        files = [root / "config.json"]
+        for job_id in job_ids:
+            files.append(root / "samples" / f"{job_id}.parquet")
+            files.extend(store_files(root / "jobs" / f"{job_id}.zarr"))
+        return [mf.file_entry(root, p) for p in files]
+    loc = pairs.location
+    rels = ["config.json"]
     for job_id in job_ids:
-        files.append(pairs.root / "samples" / f"{job_id}.parquet")
-        files.extend(store_files(pairs.job_path(job_id)))
-    return [mf.file_entry(pairs.root, p) for p in files]
+        rels.append(f"samples/{job_id}.parquet")
+        rels.extend(loc.list_files(f"jobs/{job_id}.zarr"))
+    return [{"path": rel, "sha256": loc.sha256(rel), "bytes": loc.size(rel)} for rel in rels]
 
 
 def build_dataset(
@@ -136,6 +149,10 @@ def build_dataset(
     """
     if shard_size < 1:
         raise UserError(f"--shard-size must be at least 1, got {shard_size}")
+    if is_remote(out):
+        return _build_and_publish(pairs, str(out), seed=seed, ratios=ratios, holdout_region=holdout_region,
+                                  holdout_month=holdout_month, block_days=block_days, shard_size=shard_size,
+                                  summary=summary, progress=progress)
     out = Path(out)
     pairs_obj = open_pairs(pairs)
     split_config = SplitConfig(seed=int(seed), ratios=tuple(float(r) for r in ratios),
@@ -214,7 +231,7 @@ def build_dataset(
             "guard_days": 1,
             "shard_size": int(shard_size),
             "compressor": compressor_config(),
-            "pairs": {"folder": Path(pairs).name, "config": pairs_obj.config},
+            "pairs": {"folder": name_of(pairs), "config": pairs_obj.config},
         },
         "bands": pairs_obj.bands,
         "aux_names": pairs_obj.aux_names,
@@ -240,3 +257,30 @@ def build_dataset(
 
         write_summary(out, manifest, index)
     return json.loads((out / mf.MANIFEST_NAME).read_text())
+
+
+def _build_and_publish(pairs: str | Path, url: str, **options) -> dict:
+    """Build DATASET/ in a local scratch folder and publish it at ``url``, manifest last.
+
+    The scratch folder (under ``TMPDIR``) needs room for the whole dataset.
+    """
+    target = Location(url)
+    strangers = [f for f in target.list_files() if f.split("/", 1)[0] not in _KNOWN_NAMES]
+    if strangers:
+        raise UserError(f"{url} holds other files ({', '.join(strangers[:5])})",
+                        fix="choose an empty or new --out location")
+    target.remove(mf.MANIFEST_NAME)  # from now on the remote dataset is incomplete
+    with local_staging("cloudbench-dataset-") as scratch:
+        local = scratch / (target.name or "DATASET")
+        manifest = build_dataset(pairs, local, **options)
+        built = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}
+        for name in sorted(p.name for p in local.iterdir() if p.name != mf.MANIFEST_NAME):
+            target.put(local / name, name)
+        for stale in sorted(set(target.list_files()) - built):
+            target.remove(stale)
+        target.put(local / mf.MANIFEST_NAME, mf.MANIFEST_NAME)
+    return manifest
+
+
+_KNOWN_NAMES = {mf.MANIFEST_NAME, INDEX_NAME, STATS_NAME, CROISSANT_NAME, "summary.txt", "summary.png"} | {
+    f"{s}.zarr" for s in SPLITS}

@@ -1,11 +1,13 @@
 """Read a PAIRS/ folder (what ``collocate`` writes) as one table of samples plus lazy array access.
 
 Only jobs with a ``done`` ledger line count: a job's Zarr and parquet are renamed into place before
-its ledger line is appended, so a job without one may be half written and is ignored.
+its ledger line is appended, so a job without one may be half written and is ignored. PAIRS/ may be
+a folder or an fsspec URL (see ``collocate.pairs_store``).
 """
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,6 +19,7 @@ import zarr
 
 from cloudbench.collocate.sample_schema import ARRAY_NAMES
 from cloudbench.errors import DataError, MissingInputError
+from cloudbench.storage import Location, join
 
 __all__ = ["ARRAY_NAMES", "CONFIG_KEYS", "SAMPLE_COLUMNS", "Pairs", "open_pairs", "pairs_job_exists", "read_ledger"]
 
@@ -43,7 +46,7 @@ class Pairs:
         samples: one row per sample of every done job, sorted by ``sample_id``.
     """
 
-    root: Path
+    root: Path | str  # a folder, or the URL of one
     config: dict
     jobs: dict[str, dict]
     samples: pd.DataFrame
@@ -76,14 +79,18 @@ class Pairs:
             return 2 * self.patch_size
         return int(self.group(next(iter(sorted(self.jobs))))["track_rows"].shape[1])
 
-    def job_path(self, job_id: str) -> Path:
-        return self.root / "jobs" / f"{job_id}.zarr"
+    @cached_property
+    def location(self) -> Location:
+        return Location(str(self.root))
+
+    def job_path(self, job_id: str) -> Path | str:
+        return join(self.root, "jobs", f"{job_id}.zarr")
 
     def group(self, job_id: str) -> zarr.Group:
         if job_id not in self._groups:
             path = self.job_path(job_id)
             try:
-                self._groups[job_id] = zarr.open_group(str(path), mode="r")
+                self._groups[job_id] = zarr.open_group(self.location.zarr_store(f"jobs/{job_id}.zarr"), mode="r")
             except Exception as exc:
                 raise DataError(f"cannot open the job's Zarr group ({exc})", path=path) from exc
         return self._groups[job_id]
@@ -103,19 +110,29 @@ class Pairs:
         return out
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(loc: Location, rel: str) -> dict:
     try:
-        return json.loads(path.read_text())
+        return json.loads(loc.read_bytes(rel))
     except (OSError, ValueError) as exc:
-        raise DataError(f"not readable as JSON ({exc})", path=path) from exc
+        raise DataError(f"not readable as JSON ({exc})", path=loc.url(rel)) from exc
 
 
-def read_ledger(path: Path) -> dict[str, dict]:
-    """Done jobs of a PAIRS ledger, the last line of a job winning (reruns append)."""
+def read_ledger(path: Path | Location) -> dict[str, dict]:
+    """Done jobs of a PAIRS ledger, the last line of a job winning (reruns append).
+
+    ``path`` is a ledger.jsonl, or the Location of a PAIRS/ (either layout of the ledger).
+    """
+    from cloudbench.collocate.pairs_store import ledger_lines
+
     jobs: dict[str, dict] = {}
-    if not path.exists():
+    if isinstance(path, Location):
+        lines = ledger_lines(path)
+        path = join(path.root, "ledger")
+    elif path.exists():
+        lines = path.read_text().splitlines()
+    else:
         return jobs
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+    for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
@@ -137,33 +154,39 @@ def open_pairs(root: str | Path) -> Pairs:
         MissingInputError: the folder or its config.json is missing.
         DataError: a done job's parquet or Zarr is missing or lacks a required column or array.
     """
-    root = Path(root)
-    if not root.is_dir():
+    loc = Location(str(root))
+    root = Path(root) if not loc.remote else loc.root
+    if not loc.is_dir():
         raise MissingInputError("PAIRS folder not found", path=root, fix="run `cloudbench collocate --out PAIRS` first")
-    config_path = root / "config.json"
-    if not config_path.exists():
+    config_path = join(root, "config.json")
+    if not loc.exists("config.json"):
         raise MissingInputError(
             "config.json is missing: not a PAIRS folder", path=config_path, fix="point --pairs at the folder collocate wrote"
         )
-    config = _read_json(config_path)
+    config = _read_json(loc, "config.json")
     missing_keys = [k for k in CONFIG_KEYS if k not in config]
     if missing_keys:
         raise DataError(f"config.json lacks {', '.join(missing_keys)}", path=config_path)
-    jobs = read_ledger(root / "ledger.jsonl")
+    jobs = read_ledger(loc) if loc.remote else read_ledger(root / "ledger.jsonl")
     frames = []
-    for job_id in sorted(jobs):
-        path = root / "samples" / f"{job_id}.parquet"
-        if not path.exists():
+    tables = [f"samples/{job_id}.parquet" for job_id in sorted(jobs)]
+    present = set(loc.list_files("samples")) if loc.remote else None
+    for rel in tables:
+        path = join(root, rel)
+        if not (rel in present if present is not None else loc.exists(rel)):
             raise DataError("the ledger marks this job done but its sample table is missing", path=path)
+    for job_id, rel, data in zip(sorted(jobs), tables, loc.read_many(tables), strict=True):
+        path = join(root, rel)
         try:
-            frame = pd.read_parquet(path)
+            frame = pd.read_parquet(io.BytesIO(data))
         except Exception as exc:
             raise DataError(f"not a readable parquet table ({exc})", path=path) from exc
         lacking = [c for c in SAMPLE_COLUMNS if c not in frame.columns]
         if lacking:
             raise DataError(f"sample table lacks columns {', '.join(lacking)}", path=path)
-        if not pairs_job_exists(root, job_id):
-            raise DataError("the ledger marks this job done but its Zarr group is missing", path=root / "jobs" / f"{job_id}.zarr")
+        if not pairs_job_exists(loc, job_id):
+            raise DataError("the ledger marks this job done but its Zarr group is missing",
+                            path=join(root, "jobs", f"{job_id}.zarr"))
         frames.append(frame)
     if frames:
         samples = pd.concat(frames, ignore_index=True)
@@ -177,5 +200,6 @@ def open_pairs(root: str | Path) -> Pairs:
     return Pairs(root=root, config=config, jobs=jobs, samples=samples)
 
 
-def pairs_job_exists(root: Path, job_id: str) -> bool:
-    return (root / "jobs" / f"{job_id}.zarr" / "zarr.json").exists()
+def pairs_job_exists(root: Path | Location, job_id: str) -> bool:
+    loc = root if isinstance(root, Location) else Location(root)
+    return loc.exists(f"jobs/{job_id}.zarr/zarr.json")

@@ -16,6 +16,7 @@ import numpy as np
 
 from cloudbench.errors import DataError
 from cloudbench.products import abi_l1b as P
+from cloudbench.readers.unit_source import UnitSource, as_unit
 
 
 @dataclass
@@ -36,7 +37,7 @@ class AbiImage:
         attrs: global attributes of the file.
     """
 
-    path: Path
+    path: Path | str  # a URL for a file read in place
     platform: str
     band: str
     scene: str
@@ -140,7 +141,15 @@ def calibrate_rad(counts: np.ndarray, ds: netCDF4.Dataset, path: Path, kind: str
         return (fk2 / np.log(fk1 / rad + 1) - bc1) / bc2
 
 
-def read_abi(path: str | Path, rows: slice | None = None) -> AbiImage:
+def _open_dataset(unit: UnitSource) -> netCDF4.Dataset:
+    """netCDF4 on the local file, or on the bytes of a file read in place (HDF5's in-memory driver)."""
+    local = unit.local_path()
+    if local is not None:
+        return netCDF4.Dataset(local, "r")
+    return netCDF4.Dataset(unit.name, "r", memory=unit.read_all())
+
+
+def read_abi(path: str | Path | UnitSource, rows: slice | None = None) -> AbiImage:
     """Read and calibrate one ABI L1b file (optionally only lines ``rows`` of the file).
 
     Per-line times: ABI scans its scene north to south in east-west swaths but an L1b file only
@@ -149,14 +158,18 @@ def read_abi(path: str | Path, rows: slice | None = None) -> AbiImage:
     (``products.abi_l1b.line_times``); the error is bounded by half a swath's duration (~15 s in
     Mode 6 full disk), small against the matching tolerance.
 
+    ``path`` may be a :class:`~cloudbench.readers.unit_source.UnitSource`: a file read in place is
+    opened from its bytes in memory (no temporary file).
+
     Raises:
         DataError: not a readable netCDF file, or a required variable (``Rad``, ``x``, ``y``,
             calibration constants, times) is missing.
     """
-    path = Path(path)
-    info = P.parse_filename(path.name)
+    unit = as_unit(path)
+    path = unit.local_path() or unit.location
+    info = P.parse_filename(unit.name)
     try:
-        ds = netCDF4.Dataset(path, "r")
+        ds = _open_dataset(unit)
     except FileNotFoundError:
         raise
     except OSError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bz2
 import math
+from contextlib import nullcontext
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,26 +21,27 @@ import numpy as np
 
 from cloudbench.errors import DataError
 from cloudbench.products import ahi_hsd as P
+from cloudbench.readers.unit_source import UnitSource, as_unit
 
 
 # --- raw bytes ----------------------------------------------------------------------------------
-def _open(path: Path):
-    if path.name.endswith(".bz2"):
-        return bz2.open(path, "rb")
-    return open(path, "rb")
+def _read_bytes(unit: UnitSource, n: int | None = None) -> bytes:
+    """The first ``n`` decompressed bytes (all if None); corrupt bz2 streams become DataError.
 
-
-def _read_bytes(path: Path, n: int | None = None) -> bytes:
-    """The first ``n`` decompressed bytes (all if None); corrupt bz2 streams become DataError."""
+    A unit read in place from an object store gives its compressed bytes from memory: a header read
+    fetches only a prefix, a whole read the rest, and bz2 decompresses them without a temporary file.
+    """
+    compressed = unit.name.endswith(".bz2")
     try:
-        if n is None and path.name.endswith(".bz2"):
-            return bz2.decompress(path.read_bytes())  # one call: faster than BZ2File's chunked reads
-        with _open(path) as fh:
-            return fh.read() if n is None else fh.read(n)
+        if n is None:
+            data = unit.read_all()
+            return bz2.decompress(data) if compressed else data  # one call: faster than BZ2File's chunked reads
+        with unit.open() as raw, (bz2.open(raw, "rb") if compressed else nullcontext(raw)) as fh:
+            return fh.read(n)
     except FileNotFoundError:
         raise
     except (OSError, EOFError, ValueError) as exc:
-        raise DataError(f"not a readable HSD file ({exc})", path=path) from exc
+        raise DataError(f"not a readable HSD file ({exc})", path=unit.location) from exc
 
 
 # --- header -------------------------------------------------------------------------------------
@@ -69,7 +71,6 @@ def parse_header(buf: bytes, path: str | Path) -> dict[str, Any]:
     Raises:
         DataError: truncated header, wrong block number or wrong block length.
     """
-    path = Path(path)
     blocks: dict[int, dict[str, Any]] = {}
     extra: dict[str, Any] = {}
     pos = 0
@@ -217,8 +218,10 @@ def _line_times(header: dict[str, Any]) -> np.ndarray:
     return base + np.round(offs_s * 1e9).astype("timedelta64[ns]")
 
 
-def read_hsd_header(path: str | Path) -> dict[str, Any]:
+def read_hsd_header(path: str | Path | UnitSource) -> dict[str, Any]:
     """Header of an HSD segment (.DAT or .DAT.bz2), decompressing only the header's bytes.
+
+    ``path`` may be a :class:`~cloudbench.readers.unit_source.UnitSource` (a file read in place).
 
     Returns:
         dict with ``blocks`` (1-11, field -> value), the variable records (``navigation_corrections``,
@@ -231,13 +234,13 @@ def read_hsd_header(path: str | Path) -> dict[str, Any]:
     Raises:
         DataError: the header is truncated or inconsistent (message names the file and the block).
     """
-    path = Path(path)
-    head = _read_bytes(path, P.BLOCK1.itemsize)
+    unit = as_unit(path)
+    head = _read_bytes(unit, P.BLOCK1.itemsize)
     if len(head) < P.BLOCK1.itemsize or head[0] != 1:
-        _ = parse_header(head, path)  # raises the precise error
+        _ = parse_header(head, unit.location)  # raises the precise error
     total = int(np.frombuffer(head, dtype="<u4", count=1, offset=P.BLOCK1.fields["total_header_length"][1])[0])
-    buf = _read_bytes(path, max(total, P.BLOCK1.itemsize))
-    return parse_header(buf, path)
+    buf = _read_bytes(unit, max(total, P.BLOCK1.itemsize))
+    return parse_header(buf, unit.location)
 
 
 # --- calibration --------------------------------------------------------------------------------
@@ -337,12 +340,13 @@ def _space(header: dict[str, Any]) -> np.ndarray:
 
 # --- fast segment decode ------------------------------------------------------------------------
 def read_hsd_segment(
-    path: str | Path, calibrate: bool = True, *, mask_space: bool = True
+    path: str | Path | UnitSource, calibrate: bool = True, *, mask_space: bool = True
 ) -> tuple[int, np.ndarray, np.ndarray]:
     """Decode one HSD segment in memory: (first full-disk row, values, line times).
 
     Args:
-        path: a ``.DAT`` or ``.DAT.bz2`` segment.
+        path: a ``.DAT`` or ``.DAT.bz2`` segment, or a
+            :class:`~cloudbench.readers.unit_source.UnitSource` of one (read in place, in memory).
         calibrate: True -> float32 reflectance (%) for B01-B06 or brightness temperature (K) for
             B07-B16, NaN for error/outside-scan counts and (with ``mask_space``) space, exactly as
             satpy's ``ahi_hsd`` reader; False -> the raw uint16 counts.
@@ -356,8 +360,9 @@ def read_hsd_segment(
     Raises:
         DataError: damaged header, image shorter than the header says, or a bad bz2 stream.
     """
-    path = Path(path)
-    buf = _read_bytes(path)
+    unit = as_unit(path)
+    path = unit.location
+    buf = _read_bytes(unit)
     header = parse_header(buf, path)
     n_lines, n_cols = header["n_lines"], header["n_columns"]
     start = header["header_length"]

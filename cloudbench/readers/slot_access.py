@@ -8,11 +8,21 @@ are what blow memory in other tools).
 
 Everything specific to a product comes from its :class:`~cloudbench.sensors.base.ImagerProduct`:
 names, bands, units, header and decode. Nothing here knows a sensor.
+
+Files may be local paths or URLs (imagery read in place from a bucket): a
+:class:`~cloudbench.readers.unit_source.UnitOpener` turns each into a unit source. Products that
+decode from memory get the source itself; the others get a local copy. Units of the reference band
+(whose headers give the geometry and line times) are kept for the slot's life, so their bytes are
+fetched once whether the job reads their header, their data or both; other units are fetched when
+decoded and dropped afterwards.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import weakref
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -21,8 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from cloudbench.checksums import sha256_file
 from cloudbench.errors import DataError, UserError
+from cloudbench.readers.unit_source import LocalUnit, UnitOpener, UnitSource
 from cloudbench.sensors.base import ImagerFile, ImagerProduct, UnitData
+from cloudbench.storage import is_remote
 
 NAT = np.datetime64("NaT")
 
@@ -124,6 +137,9 @@ class SlotAccess:
         slot_id: a name for messages (default: platform and slot start).
         full_disk_only: leave out sub-area files (collocation); ``read_imager`` reads them too.
         decode_threads: units decoded at once (default :func:`default_decode_threads`).
+        opener: how file locations become unit sources (default: local paths as they are, URLs
+            through fsspec's configuration, nothing cached).
+        sizes: file sizes a store listing gave, by location (saves a request per remote file).
 
     Raises:
         UserError: unknown bands, or files of several platforms or slots.
@@ -132,9 +148,15 @@ class SlotAccess:
 
     def __init__(self, product: ImagerProduct, files: Sequence[str | Path], bands: Sequence[str] | None = None, *,
                  platform: str | None = None, slot_id: str | None = None, full_disk_only: bool = True,
-                 decode_threads: int | None = None) -> None:
+                 decode_threads: int | None = None, opener: UnitOpener | None = None,
+                 sizes: dict[str, int | None] | None = None) -> None:
         self.product = product
         self.files = tuple(str(f) for f in files)
+        self.opener = opener or UnitOpener()
+        self._sizes = dict(sizes or {})
+        self._units: dict[str, UnitSource] = {}  # reference-band units, kept (header, then maybe data)
+        self._sha256: dict[str, str] = {}
+        self._scratch: Path | None = None
         self.band_names = list(product.check_bands(bands))
         self.skipped: list[dict[str, str]] = []
         self.files_used: list[str] = []
@@ -181,7 +203,7 @@ class SlotAccess:
         band = self._ref_band
         units = self._files[band]
         path = units[min(units)]
-        header = self.product.read_header(path, band)
+        header = self._header(path, band)
         try:
             geometry = self.product.geometry(self.platform, header.reduction, **header.geometry_args)
         except ValueError as exc:
@@ -222,7 +244,7 @@ class SlotAccess:
             path = self._files[band].get(unit)
             if path is None:
                 continue  # a missing unit: its lines stay unmatched
-            header = self._ref_header if path == self._ref_path(band) else self.product.read_header(path, band)
+            header = self._ref_header if path == self._ref_path(band) else self._header(path, band)
             first = header.row0 // f
             native = self.product.line_times(header, self.infos, self.geometry)
             pixel = self.product.pixel_times(path, band, header)
@@ -275,32 +297,102 @@ class SlotAccess:
                 out[a - row0:b - row0, ca - col0:cb - col0] = block[a - r0:b - r0, ca - c0:cb - c0]
         return out
 
+    # --- file access ---------------------------------------------------------------------------------
+    def _unit(self, path: str, keep: bool) -> UnitSource:
+        unit = self._units.get(path)
+        if unit is None:
+            unit = self.opener.open(path, self._sizes.get(path))
+            if keep and not isinstance(unit, LocalUnit):
+                self._units[path] = unit
+        return unit
+
+    def _product_input(self, unit: UnitSource) -> str | Path | UnitSource:
+        """What the product reads: the path of a local file, else the source or a local copy of it."""
+        if isinstance(unit, LocalUnit):
+            return str(unit.path)
+        local = unit.local_path()
+        if local is not None:
+            return local
+        if self.product.reads_unit_sources:
+            return unit
+        return self._local_copy(unit)
+
+    def _local_copy(self, unit: UnitSource) -> Path:
+        """A product that reads only files gets the object copied into the slot's scratch folder."""
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="cloudbench-slot-"))
+            weakref.finalize(self, shutil.rmtree, str(self._scratch), True)
+        path = self._scratch / unit.name
+        if not path.exists():
+            data = unit.read_all()
+            tmp = path.with_name(".tmp-" + path.name)
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        return path
+
+    def _header(self, path: str, band: str):
+        return self.product.read_header(self._product_input(self._unit(path, keep=band == self._ref_band)), band)
+
+    def _fetch(self, path: str, band: str) -> tuple[UnitSource, str | Path | UnitSource]:
+        """Open a unit and bring its bytes into memory (or onto local disk) before it is decoded."""
+        unit = self._unit(path, keep=False)
+        given = self._product_input(unit)
+        if isinstance(given, UnitSource):
+            given.read_all()
+        return unit, given
+
+    def _decode(self, path: str, band: str, fetched: tuple | None = None) -> UnitData:
+        unit, given = fetched or self._fetch(path, band)
+        data = self.product.decode(given, band)
+        if not isinstance(unit, LocalUnit):
+            self._sha256[path] = unit.sha256()
+        return data
+
+    def sha256(self, path: str) -> str:
+        """Hex SHA-256 of one of the slot's files (from the bytes already read for a remote one)."""
+        known = self._sha256.get(path)
+        if known is not None:
+            return known
+        unit = self._unit(path, keep=False)
+        return unit.sha256() if not isinstance(unit, LocalUnit) else sha256_file(unit.path)
+
     # --- band values --------------------------------------------------------------------------------
     def _decoded(self, jobs: list[tuple[str, int, str]]) -> Iterator[tuple[str, int, str, UnitData]]:
         """Decode (band, unit, path) jobs, up to ``decode_threads`` at once, yielding them in order.
 
-        bz2 and netCDF decompression release the GIL, so threads decode units in parallel; at most
-        ``decode_threads`` decoded units are held at a time (memory stays bounded by the worker's threads).
+        bz2 releases the GIL, so threads decode units in parallel where the product allows it; a
+        product whose decoder is not thread-safe still has its next units fetched by the threads
+        while the current one decodes. At most ``decode_threads`` units (fetched bytes or decoded
+        values) are held at a time: memory stays bounded by the worker's threads.
         """
-        if self.decode_threads <= 1 or len(jobs) <= 1 or not self.product.decode_in_threads:
+        parallel = self.product.decode_in_threads
+        remote = any(is_remote(p) for _, _, p in jobs)
+        if self.decode_threads <= 1 or len(jobs) <= 1 or not (parallel or remote):
             for band, unit, path in jobs:
-                yield band, unit, path, self.product.decode(path, band)
+                yield band, unit, path, self._decode(path, band)
             return
+
+        def work(job: tuple[str, int, str]):
+            band, _, path = job
+            return self._decode(path, band) if parallel else self._fetch(path, band)
+
         with ThreadPoolExecutor(max_workers=self.decode_threads, thread_name_prefix="decode") as pool:
             pending: list = []
             it = iter(jobs)
             for job in it:
-                pending.append((job, pool.submit(self.product.decode, job[2], job[0])))
+                pending.append((job, pool.submit(work, job)))
                 if len(pending) >= self.decode_threads:
                     break
             while pending:
                 (band, unit, path), fut = pending.pop(0)
-                data = fut.result()
-                nxt = next(it, None)
-                if nxt is not None:
-                    pending.append((nxt, pool.submit(self.product.decode, nxt[2], nxt[0])))
+                done = fut.result()
+                data = done if parallel else self._decode(path, band, done)
+                del done
                 yield band, unit, path, data
                 del data
+                nxt = next(it, None)  # submitted once the consumer is done: at most decode_threads units alive
+                if nxt is not None:
+                    pending.append((nxt, pool.submit(work, nxt)))
 
     def fill_patches(self, corners: list[tuple[int, int]], p: int, out: np.ndarray) -> None:
         """Write each patch's bands (sample grid, block-averaged) into ``out[k]`` for corners (row0, col0)."""

@@ -70,6 +70,7 @@ class AbiL1b(ImagerProduct):
     magic = (HDF5_MAGIC,)
     product_dir = P.PRODUCT_DIR
     decode_in_threads = False  # netCDF4/HDF5 builds are not thread-safe
+    reads_unit_sources = True  # netCDF4 opens the fetched bytes with HDF5's in-memory driver
 
     # --- names and time -------------------------------------------------------------------------
     def parse_filename(self, name: str) -> ImagerFile | None:

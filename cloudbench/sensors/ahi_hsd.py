@@ -75,6 +75,7 @@ class AhiHsd(ImagerProduct):
     magic = (BZ2_MAGIC, HSD_MAGIC)
     product_dir = P.PRODUCT_DIR
     decode_in_threads = True  # our own bz2 + numpy decoder holds no shared state; bz2 releases the GIL
+    reads_unit_sources = True  # bz2 decompresses the fetched bytes in memory
 
     # --- names and time -------------------------------------------------------------------------
     def parse_filename(self, name: str) -> ImagerFile | None:

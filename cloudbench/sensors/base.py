@@ -165,6 +165,10 @@ class ImagerProduct(abc.ABC):
     magic: ClassVar[tuple[bytes, ...]] = ()  # leading bytes of its files (for guess_reader)
     product_dir: ClassVar[str] = ""  # the archive's product folder, for messages and the ledger
     decode_in_threads: ClassVar[bool] = False  # True when decode() may run in several threads at once
+    # True when read_header() and decode() take a cloudbench.readers.unit_source.UnitSource (a file
+    # read in place from an object store, decoded from memory); otherwise such files are first
+    # copied to a local file (the cache folder, or a job's scratch folder) and the product gets a path.
+    reads_unit_sources: ClassVar[bool] = False
 
     # --- names and time ---------------------------------------------------------------------
     @abc.abstractmethod
@@ -256,12 +260,14 @@ class ImagerProduct(abc.ABC):
     # --- reading ----------------------------------------------------------------------------------
     @abc.abstractmethod
     def read_header(self, path: str | Path, band: str) -> UnitHeader:
-        """Cheap read of a file's placement and grid (and its line times when the file carries them)."""
+        """Cheap read of a file's placement and grid (and its line times when the file carries them).
+
+        ``path`` is a :class:`~cloudbench.readers.unit_source.UnitSource` when ``reads_unit_sources``."""
 
     @abc.abstractmethod
     def decode(self, path: str | Path, band: str, rows: tuple[int, int] | None = None) -> UnitData:
         """Calibrated values of ``band`` in one file; ``rows`` (native, full-disk numbering) may limit
-        the read to the rows a job needs where the format allows it."""
+        the read to the rows a job needs where the format allows it. ``path`` as in ``read_header``."""
 
     def line_times(self, header: UnitHeader, files: Sequence[ImagerFile], geometry: FullDiskGeometry,
                    ) -> np.ndarray | None:

@@ -107,3 +107,97 @@ def calm_collocation(tmp_path_factory):
         return {"code": exc.value.code, "root": root, "archive": archive, "out": out, "table": table}
 
     return run
+
+
+@pytest.fixture(scope="module")
+def moto_s3():
+    """moto's S3 server on loopback, reachable from other processes (dask workers) over HTTP."""
+    from cloudbench.sources.local_servers import MotoS3Server
+
+    with MotoS3Server() as server:
+        yield server
+
+
+@pytest.fixture()
+def s3_config(moto_s3, monkeypatch):
+    """fsspec's configuration pointed at the loopback server, in this process and (by environment
+    variables) in processes started from it, as a cluster's workers would be configured."""
+    import fsspec.config
+
+    conf = {"endpoint_url": moto_s3.endpoint, "key": "testing", "secret": "testing"}
+    monkeypatch.setitem(fsspec.config.conf, "s3", conf)
+    for key, value in conf.items():
+        monkeypatch.setenv(f"FSSPEC_S3_{key.upper()}", value)
+    return conf
+
+
+@pytest.fixture()
+def s3_requests(moto_s3, tmp_path, monkeypatch):
+    """A function returning the requests the server received since the fixture started: dicts with
+    ``method``, ``bucket``, ``key`` and ``range`` ((start, end) inclusive, or None), counted at the server."""
+    import json
+    from urllib.parse import unquote, urlparse
+
+    import moto.moto_api
+    import requests
+
+    log = tmp_path / "requests.jsonl"
+    monkeypatch.setattr(moto.moto_api.recorder, "_location", str(log))
+    api = f"{moto_s3.endpoint}/moto-api/recorder"
+    requests.post(f"{api}/reset-recording", timeout=10).raise_for_status()
+    requests.post(f"{api}/start-recording", timeout=10).raise_for_status()
+
+    def so_far() -> list[dict]:
+        out = []
+        for line in log.read_text().splitlines() if log.exists() else []:
+            e = json.loads(line)
+            path = unquote(urlparse(e["url"]).path).lstrip("/")
+            bucket, _, key = path.partition("/")
+            rng = {k.lower(): v for k, v in e["headers"].items()}.get("range")
+            span = None
+            if rng:
+                lo, hi = rng.split("=", 1)[1].split("-")
+                span = (int(lo), int(hi))
+            out.append({"method": e["method"], "bucket": bucket, "key": key, "range": span})
+        return out
+
+    yield so_far
+    requests.post(f"{api}/stop-recording", timeout=10).raise_for_status()
+
+
+def upload_tree(server, root, bucket: str, prefix: str) -> list[str]:
+    """Upload every file under ``root`` to ``s3://bucket/prefix/...``; returns the keys."""
+    keys = []
+    for path in sorted(p for p in Path(root).rglob("*") if p.is_file()):
+        key = f"{prefix}/{path.relative_to(root).as_posix()}"
+        server.put(bucket, key, path.read_bytes())
+        keys.append(key)
+    return keys
+
+
+def pairs_equal(a, b) -> list[str]:
+    """Differences between two PAIRS/ (folders or URLs): sample tables and every job array, exactly."""
+    import io
+
+    import pandas as pd
+    import zarr
+
+    from cloudbench.storage import Location
+
+    la, lb = Location(str(a)), Location(str(b))
+    problems = []
+    tables_a, tables_b = la.list_files("samples"), lb.list_files("samples")
+    if tables_a != tables_b:
+        return [f"sample tables differ: {tables_a} vs {tables_b}"]
+    for rel in tables_a:
+        if la.read_bytes(rel) != lb.read_bytes(rel):
+            ta, tb = (pd.read_parquet(io.BytesIO(x.read_bytes(rel))) for x in (la, lb))
+            problems.append(f"{rel}: table bytes differ (frames {'equal' if ta.equals(tb) else 'differ'})")
+        job = rel.split("/", 1)[1].rsplit(".", 1)[0]
+        ga = zarr.open_group(la.zarr_store(f"jobs/{job}.zarr"), mode="r")
+        gb = zarr.open_group(lb.zarr_store(f"jobs/{job}.zarr"), mode="r")
+        for name in ("x", "aux", "track_rows", "track_cols", "profiles", "n_track"):
+            xa, xb = ga[name][...], gb[name][...]
+            if xa.dtype != xb.dtype or xa.shape != xb.shape or xa.tobytes() != xb.tobytes():
+                problems.append(f"{job}/{name} differs")
+    return problems
