@@ -162,14 +162,10 @@ def test_a_damaged_dataset_on_the_bucket_fails_verify(three_day_archive, setting
 
 
 def test_the_loader_reads_the_dataset_from_the_bucket(three_day_archive, settings, moto_s3, s3_config, tmp_path):
-    import inspect
-
     import torch
 
     from cloudbench.dataset.loader import CloudbenchDataset
 
-    if "storage_options" not in inspect.signature(CloudbenchDataset).parameters:
-        pytest.skip("this loader reads local folders only; the arrays on the bucket are checked with zarr above")
     collocate(three_day_archive, _config(settings, tmp_path / "PAIRS"), progress=False, quicklook=False)
     moto_s3.put("outputs", "README", b"x")
     build_dataset(tmp_path / "PAIRS", tmp_path / "DATASET", shard_size=4, summary=False, progress=False)
