@@ -10,7 +10,8 @@ of the pixel that saw it, not to its row's.
 - On the real 5568 x 5568 grid (as for AHI and SEVIRI): a windless scene rendered on a 12-times
   reduced disk and repeated onto the full grid, written only into the chunks the pass crosses, so
   that between a profile and the truth its pixel shows stand only parallax, time matching and the
-  pixel lookup. Two passes: near the sub-satellite point and over Europe (zenith 25-60 deg).
+  pixel lookup (built and scored by calm_fci.py, shared with the EarthCARE labels' test). Two passes:
+  near the sub-satellite point and over Europe (zenith 25-60 deg).
   Measured over scene seeds 0-3 (about 1700 and 1400 single-column pixels), share of single-column
   pixels carrying exactly that column, with / without the parallax shift:
   - near nadir: 99.70-99.94 % / 98.27-99.30 %; the pixel's centre alone 98.2-98.8 % / 95.7-97.2 %;
@@ -19,37 +20,25 @@ of the pixel that saw it, not to its row's.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import dask
 import numpy as np
-import pandas as pd
 import pytest
-import zarr
 
-from cloudbench.cli import main
-from cloudbench.config import DEFAULT_GRID
+from .calm_fci import (
+    build_calm_fci_archive,
+    collocate_with_and_without_parallax,
+    job_arrays,
+    sample_table,
+    single_column_scores,
+    slot_files,
+    stored_pixels,
+)
 
 START, END = "2025-03-01T03:10", "2025-03-01T03:40"  # one CloudSat pass, 03:18-03:30, over the western Atlantic
 REGION = "-55,-30,-25,30"  # far from the disk's central column: the sweep sees it seconds before the line's middle
 P = 16  # the patch size calm_collocation runs with
-
-
-def _job_arrays(out: Path, job: str) -> dict[str, np.ndarray]:
-    group = zarr.open_group(str(out / "jobs" / f"{job}.zarr"), mode="r")
-    return {name: group[name][:] for name in ("x", "track_rows", "track_cols", "profiles", "n_track")}
-
-
-def _table(out: Path) -> pd.DataFrame:
-    tables = [pd.read_parquet(p) for p in sorted((out / "samples").glob("*.parquet"))]
-    return pd.concat([t for t in tables if len(t)], ignore_index=True)
-
-
-def _slot_files(root: Path, imager_files: str) -> list[Path]:
-    """Every chunk of the repeat cycle a sample was cut from (its folder), not only the chunks it used."""
-    first = next(root.rglob(imager_files.split(";")[0]))
-    return sorted(first.parent.glob("W_XX-EUMETSAT-*.nc"))
 
 
 # --- reduced disk: plumbing, values, per-pixel times ------------------------------------------------------
@@ -67,7 +56,7 @@ def test_fci_patches_hold_what_satpy_reads(fci_run):
     assert table["imager_files"].str.match(r"(W_XX-EUMETSAT-Darmstadt,IMG\+SAT,MTI1\+FCI-1C-RRAD-FDHSI-FD--CHK-BODY"
                                            r"---NC4E_C_EUMT_\d{14}_IDPFI_OPE_\d{14}_\d{14}_N__O_\d{4}_\d{4}\.nc;?)+$").all()
     checked = 0
-    for files, group in table.groupby(table["imager_files"].map(lambda s: str(_slot_files(fci_run["root"], s)[0].parent))):
+    for files, group in table.groupby(table["imager_files"].map(lambda s: str(slot_files(fci_run["root"], s)[0].parent))):
         paths = sorted(Path(files).glob("*.nc"))
         # synchronous: satpy's FCI reader is not thread-safe through netCDF4 (see test_imager_fci_roundtrip)
         with dask.config.set(scheduler="synchronous"):
@@ -75,7 +64,7 @@ def test_fci_patches_hold_what_satpy_reads(fci_run):
             scn.load(["ir_105"], upper_right_corner="NE")
             values = scn["ir_105"].values
         for job, rows in group.groupby("job_id"):
-            x = _job_arrays(fci_run["out"], job)["x"]
+            x = job_arrays(fci_run["out"], job)["x"]
             for r in rows.itertuples():
                 expected = values[r.patch_row0:r.patch_row0 + P, r.patch_col0:r.patch_col0 + P]
                 np.testing.assert_allclose(x[r.row, 0], expected, rtol=1e-5, atol=1e-3)
@@ -112,16 +101,12 @@ def test_fci_samples_carry_the_time_of_their_own_pixel(fci_run):
 def test_fci_labels_are_the_truth_the_imager_sees_on_a_reduced_disk(fci_run):
     from cloudbench.readers.slot_access import open_slot
 
-    scene, geometry = fci_run["archive"].scene, fci_run["archive"].geometry
-    rows, cols, labels, times = stored_pixels(fci_run["root"], fci_run["out"], open_slot)
-    centre, over = truth_over_footprint(scene, geometry, rows, cols, times)
-    uniform = (over == centre[:, None, :]).all(axis=(1, 2))
-    labeled = (labels != 255).any(axis=1)
-    equal = (labels == centre).all(axis=1)
-    print({"pixels": int(labeled.sum()), "uniform": float(uniform[labeled].mean()),
-           "equal_where_uniform": float(equal[labeled & uniform].mean())})
-    assert (labeled & uniform).sum() >= 30
-    assert equal[labeled & uniform].mean() >= 0.98
+    archive = fci_run["archive"]
+    pixels = stored_pixels(fci_run["root"], fci_run["out"], open_slot)
+    scores = single_column_scores(archive.scene, archive.geometry, pixels)
+    print(scores)
+    assert scores["single_column_pixels"] >= 30, scores
+    assert scores["equal_where_uniform"] >= 0.98, scores
 
 
 # --- the real 2 km grid: the truth test -----------------------------------------------------------------------
@@ -136,90 +121,15 @@ BOUNDS = {
     "europe": (0.985, 0.03),
 }
 ZENITH = {"near_nadir": (0.0, 26.0), "europe": (20.0, 65.0)}
-REDUCTION = 12  # the render's grid: 464 x 464, repeated 12 x 12 onto the 5568 x 5568 grid
-CHUNK_MARGIN_ROWS = 24  # patch half-size plus parallax and slack, in 2 km rows
-SUB = 4  # sub-pixel samples per axis when asking whether the truth is uniform over a pixel
 
 
 @pytest.fixture(scope="module", params=list(PASSES))
 def calm_fci(request, tmp_path_factory):
-    from cloudbench.products import fci_l1c
-    from cloudbench.products.geostationary import geometry_for
-    from cloudbench.synthetic.archive import write_archive
-    from cloudbench.synthetic.fci_l1c import write_fci_slot
-    from cloudbench.synthetic.parallax import apparent_lonlat
-    from cloudbench.synthetic.scene import Scene
-
     start, end, region = PASSES[request.param]
-    seed = 0
-    scratch = tmp_path_factory.mktemp("fci_calm_reduced")
-    scene = Scene(seed, np.datetime64(start, "ns"), np.datetime64(end, "ns"), wind_ms=(0.0, 0.0))
-    reduced = write_archive(scratch, start=start, end=end, region=region, imager="fci", labels=("cldclass-lidar",),
-                            bands=("ir_105",), reduction=REDUCTION, seed=seed, max_dt_s=300, scene=scene)
-    root = tmp_path_factory.mktemp("fci_calm_fine")
-    (granule,) = reduced.granules
-    dest = root / granule.path.relative_to(scratch)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(granule.path, dest)
-    fine = geometry_for(reduced.platform, 1)
-    assert fine.shape == (5568, 5568) and reduced.geometry.shape[0] * REDUCTION == 5568
-    # only the chunks the pass crosses (its true and apparent pixels, with a patch's margin)
-    track = granule.layers
-    top = np.nan_to_num(track.cloud_top_km, nan=0.0)
-    alon, alat = apparent_lonlat(track.longitude, track.latitude, top, fine.sub_lon)
-    _, rows = fine.area().get_array_indices_from_lonlat(np.append(alon, track.longitude),
-                                                        np.append(alat, track.latitude))
-    rows = np.ma.compressed(rows)
-    chunks = fci_l1c.chunks_for_rows(fine, int(rows.min()) - CHUNK_MARGIN_ROWS, int(rows.max()) + CHUNK_MARGIN_ROWS + 1)
-    assert 0 < len(chunks) < 40
-    for slot in reduced.slots:
-        values = np.repeat(np.repeat(slot.rendered.bands["ir_105"], REDUCTION, axis=0), REDUCTION, axis=1)
-        write_fci_slot(root, platform=reduced.platform, slot_start=slot.slot_start, bands={"ir_105": values},
-                       geometry=fine, chunks=chunks)
-    outs = {}
-    base = tmp_path_factory.mktemp("fci_calm_pairs")
-    for name, extra in (("parallax", ()), ("no_parallax", ("--no-parallax",))):
-        outs[name] = base / name
-        with pytest.raises(SystemExit) as exc:
-            main(["collocate", "--archive", str(root), "--region", region, "--out", str(outs[name]),
-                  "--labels", "cldclass-lidar", "--imager", "fci", "--bands", "ir_105", "--patch-size", "16",
-                  "--no-progress", *extra])
-        assert exc.value.code == 0
-    return {"root": root, "scene": scene, "geometry": fine, "outs": outs, "platform": reduced.platform,
-            "name": request.param, "chunks": chunks}
-
-
-def stored_pixels(root: Path, out: Path, open_slot) -> tuple[np.ndarray, ...]:
-    """Distinct stored track pixels: rows, cols, label columns and each PIXEL's observation time (from the chunks)."""
-    table = _table(out)
-    rows, cols, labels, times = [], [], [], []
-    for name, group in table.groupby("imager_files"):
-        access = open_slot([str(p) for p in _slot_files(root, name)], ["ir_105"])
-        for job, sel in group.groupby("job_id"):
-            a = _job_arrays(out, job)
-            for r in sel.itertuples():
-                n = int(a["n_track"][r.row])
-                rr = a["track_rows"][r.row, :n].astype(np.int64) + r.patch_row0
-                cc = a["track_cols"][r.row, :n].astype(np.int64) + r.patch_col0
-                rows.append(rr)
-                cols.append(cc)
-                labels.append(a["profiles"][r.row, :n])
-                times.append(access.times_at(rr, cc))
-    rows, cols, labels, times = (np.concatenate(v) for v in (rows, cols, labels, times))
-    _, first = np.unique(np.stack([rows, cols, times.astype(np.int64)], axis=1), axis=0, return_index=True)
-    return rows[first], cols[first], labels[first], times[first]
-
-
-def truth_over_footprint(scene, geometry, rows, cols, times) -> tuple[np.ndarray, np.ndarray]:
-    """The truth at each pixel centre and over SUB x SUB points of it, at the pixel's own time.
-
-    The scene is asked per row; a track crosses a row at one or two adjacent pixels, whose times
-    differ by milliseconds, so the row holds the time of one of them.
-    """
-    assert not np.isnat(times).any()
-    line_times = np.full(geometry.shape[0], np.datetime64("NaT"), dtype="datetime64[ns]")
-    line_times[rows] = times
-    return scene.footprint_truth(geometry, rows, cols, line_times, DEFAULT_GRID, sub=SUB)
+    arch = build_calm_fci_archive(tmp_path_factory, start, end, region, "cldclass-lidar", seed=0)
+    outs = collocate_with_and_without_parallax(arch["root"], region, "cldclass-lidar",
+                                               tmp_path_factory.mktemp("fci_calm_pairs"))
+    return {**arch, "outs": outs, "name": request.param}
 
 
 def test_fci_labels_are_the_truth_the_imager_sees_on_the_full_grid(calm_fci):
@@ -230,18 +140,9 @@ def test_fci_labels_are_the_truth_the_imager_sees_on_the_full_grid(calm_fci):
     """
     from cloudbench.readers.slot_access import open_slot
 
-    scene, geometry = calm_fci["scene"], calm_fci["geometry"]
-    scores = {}
-    for name, out in calm_fci["outs"].items():
-        rows, cols, labels, times = stored_pixels(calm_fci["root"], out, open_slot)
-        centre, over = truth_over_footprint(scene, geometry, rows, cols, times)
-        uniform = (over == centre[:, None, :]).all(axis=(1, 2))
-        labeled = (labels != 255).any(axis=1)
-        equal = (labels == centre).all(axis=1)
-        scores[name] = {"pixels": int(labeled.sum()), "uniform": float(uniform[labeled].mean()),
-                        "single_column_pixels": int((labeled & uniform).sum()),
-                        "equal_where_uniform": float(equal[labeled & uniform].mean()),
-                        "equal_centre": float(equal[labeled].mean())}
+    scores = {name: single_column_scores(calm_fci["scene"], calm_fci["geometry"],
+                                         stored_pixels(calm_fci["root"], out, open_slot))
+              for name, out in calm_fci["outs"].items()}
     print(calm_fci["name"], scores)
     with_px, without_px = scores["parallax"], scores["no_parallax"]
     least, lower_by = BOUNDS[calm_fci["name"]]
@@ -254,7 +155,7 @@ def test_fci_labels_are_the_truth_the_imager_sees_on_the_full_grid(calm_fci):
 def test_fci_full_grid_samples_name_their_chunks(calm_fci):
     from cloudbench.products import fci_l1c
 
-    table = _table(calm_fci["outs"]["parallax"])
+    table = sample_table(calm_fci["outs"]["parallax"])
     assert set(table["platform"]) == {"meteosat12"}
     used = {int(n[-7:-3]) for s in table["imager_files"] for n in s.split(";")}
     assert used <= set(calm_fci["chunks"])
