@@ -28,6 +28,9 @@ from cloudbench.storage import Location
 
 from .conftest import pairs_equal, upload_tree
 
+# a dask cluster, a loopback S3 server and two full runs: minutes on two cores (make test-all)
+pytestmark = pytest.mark.slow
+
 distributed = pytest.importorskip("distributed")
 
 

@@ -132,6 +132,7 @@ def calm_fci(request, tmp_path_factory):
     return {**arch, "outs": outs, "name": request.param}
 
 
+@pytest.mark.slow  # the full 5568 x 5568 grid (make test-all)
 def test_fci_labels_are_the_truth_the_imager_sees_on_the_full_grid(calm_fci):
     """On pixels whose footprint holds a single truth column, the stored column is that column.
 
@@ -152,6 +153,7 @@ def test_fci_labels_are_the_truth_the_imager_sees_on_the_full_grid(calm_fci):
     assert without_px["equal_centre"] < with_px["equal_centre"] - 0.01, scores
 
 
+@pytest.mark.slow  # the full 5568 x 5568 grid (make test-all)
 def test_fci_full_grid_samples_name_their_chunks(calm_fci):
     from cloudbench.products import fci_l1c
 

@@ -39,6 +39,9 @@ from .calm_fci import (
     stored_pixels,
 )
 
+# the full 5568 x 5568 FCI grid: minutes on two cores (make test-all)
+pytestmark = pytest.mark.slow
+
 START, END = "2025-03-03T13:45", "2025-03-03T14:20"  # EarthCARE's daytime pass over 0 deg at ~14:01
 REGION = "-15,-15,15,15"
 LABELS = "earthcare-ac-tc"

@@ -22,6 +22,9 @@ from cloudbench.sources.local_servers import serve_archive
 from cloudbench.synthetic import orbit, write_archive
 from cloudbench.synthetic.archive import aware_utc
 
+# a whole FCI chain through the loopback servers: about a minute on two cores (make test-all)
+pytestmark = pytest.mark.slow
+
 REGION = "-20,-40,20,40"
 DAYS = [date(2025, 2, 1) + timedelta(days=2 * k) for k in range(4)]
 BANDS = ("nir_16", "ir_105", "ir_123")
