@@ -28,7 +28,7 @@ def format_table(info: dict[str, Any]) -> str:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (docs/dataset-spec.md, 'Command line').")
 def command(file: str, as_json: bool) -> None:
-    """Summarise FILE: a CALIPSO VFM, CloudSat 2B-CLDCLASS-LIDAR, AHI HSD segment or ABI L1b file."""
+    """Summarise FILE: a file of any registered imager or label product (recognised by its name)."""
     from cloudbench.readers.registry import summary
 
     info = summary(file)

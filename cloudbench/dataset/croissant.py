@@ -68,6 +68,16 @@ def _data_type(series: pd.Series) -> str:
     return "sc:Text"
 
 
+def _product_keywords(index: pd.DataFrame) -> list[str]:
+    """The label products and imager platforms the samples come from, so a catalog search finds the
+    dataset by what is in it rather than by a fixed list."""
+    words: list[str] = []
+    for column in ("label_product", "platform"):
+        if column in index.columns:
+            words += sorted({str(v) for v in index[column].dropna().unique() if str(v)})
+    return words
+
+
 def croissant_document(
     *,
     name: str,
@@ -140,7 +150,7 @@ def croissant_document(
         "license": "https://creativecommons.org/licenses/by/4.0/",
         "url": "https://github.com/cloudbench/cloudbench",
         "citeAs": "cloudbench: geostationary imagery paired with CALIPSO/CloudSat cloud phase profiles.",
-        "keywords": ["cloud phase", "CALIPSO", "CloudSat", "Himawari", "GOES", "benchmark"],
+        "keywords": ["cloud phase", "benchmark", *_product_keywords(index)],
         "distribution": distribution,
         "recordSet": record_sets,
     }

@@ -120,6 +120,9 @@ def test_croissant_validates_and_describes_the_index(built):
     ids = {d["@id"]: d for d in doc["distribution"]}
     assert ids["index.parquet"]["sha256"] == mf.sha256_file(root / "index.parquet")
     assert {"train.zarr", "val.zarr", "test.zarr"} <= set(ids)
+    index = pd.read_parquet(root / "index.parquet")
+    # the keywords name what the samples are made of, read from the index, not a fixed list
+    assert set(index["label_product"]) | set(index["platform"]) <= set(doc["keywords"])
     mlc = pytest.importorskip("mlcroissant")
     records = list(mlc.Dataset(jsonld=str(root / "croissant.json")).records("samples"))
     index = pd.read_parquet(root / "index.parquet")
