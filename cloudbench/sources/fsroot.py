@@ -94,7 +94,7 @@ class FsspecStore(Store):
 
     source = "fsspec"
 
-    def __init__(self, root: str, *, storage_options: dict | None = None, fs=None):
+    def __init__(self, root: str, *, storage_options: dict | None = None, fs=None, owns_fs: bool = False):
         if fs is None:
             fs, path = fsspec.core.url_to_fs(root, **(storage_options or {}))
         else:
@@ -102,6 +102,12 @@ class FsspecStore(Store):
         self.fs = fs
         self.root = path.rstrip("/")
         self.root_url = root.rstrip("/")
+        self.owns_fs = owns_fs
+
+    def close(self) -> None:
+        """Close the connections of a filesystem this store made for itself (shared ones stay open)."""
+        if self.owns_fs:
+            close_connections(self.fs)
 
     def remote_path(self, relpath: str) -> str:
         return posixpath.join(self.root, relpath) if self.root else relpath
@@ -198,6 +204,24 @@ class FsspecStore(Store):
                 pass
 
         return ByteStream(chunks(), offset_honoured=True, close=close)
+
+
+def close_connections(fs) -> None:
+    """Close an async filesystem's HTTP session now, on the filesystem's own event loop.
+
+    s3fs otherwise closes it when the filesystem is garbage collected, from whichever thread collects
+    it; when that thread runs an event loop of its own (zarr's, during collocation), the close is
+    scheduled on that loop and fails there ("attached to a different loop", a traceback on stderr).
+    The filesystem stays usable: the next call opens a new session.
+    """
+    creator, loop = getattr(fs, "_s3creator", None), getattr(fs, "loop", None)
+    if creator is None or loop is None or not loop.is_running():
+        return
+    try:
+        sync(loop, creator.__aexit__, None, None, None)
+    except Exception as exc:  # noqa: BLE001 - a session that cannot close cleanly is closed enough
+        log.debug("closing the connections of %s: %s", type(fs).__name__, exc)
+    fs._s3 = fs._s3creator = None
 
 
 def _streams(fs) -> bool:

@@ -36,7 +36,7 @@ class NoaaBucketStore(FsspecStore):
     source = "noaa-s3"
 
     def __init__(self, endpoint_url: str | None = None, *, fs=None, connections: int | None = None):
-        super().__init__("", fs=fs or s3_filesystem(endpoint_url, connections=connections))
+        super().__init__("", fs=fs or s3_filesystem(endpoint_url, connections=connections), owns_fs=fs is None)
         self.endpoint_url = endpoint_url
 
     def remote_path(self, relpath: str) -> str:
