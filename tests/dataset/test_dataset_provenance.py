@@ -6,14 +6,22 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from cloudbench.checksums import sha256_file
-from cloudbench.demo import PAIRS, SOURCE
+from cloudbench.demo import MIN_DAYS, PAIRS, SOURCE, build_synthetic_benchmark
 
 
-def test_manifest_lists_the_granules_and_imager_files_of_the_samples(pipeline_dataset):
-    root = pipeline_dataset.parent
-    manifest = json.loads((pipeline_dataset / "manifest.json").read_text())
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory):
+    """The smallest whole-pipeline DATASET/ (one day per split, one band): provenance needs no more."""
+    return build_synthetic_benchmark(tmp_path_factory.mktemp("provenance"), days=MIN_DAYS, bands=("B13",),
+                                     reduction=10, patch_size=16, seed=0)
+
+
+def test_manifest_lists_the_granules_and_imager_files_of_the_samples(small_dataset):
+    root = small_dataset.parent
+    manifest = json.loads((small_dataset / "manifest.json").read_text())
     listed = {s["name"]: s for s in manifest["source_files"]}
     on_disk = {p.name: p for p in (root / SOURCE).rglob("*") if p.is_file()}
 
