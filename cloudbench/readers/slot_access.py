@@ -110,19 +110,24 @@ def value_stats(values: np.ndarray) -> dict[str, Any]:
     return {"min": float(v.min()), "max": float(v.max()), "mean": float(v.mean(dtype=np.float64)), "valid_pixels": n}
 
 
-def default_decode_threads() -> int:
-    """Threads that decode units at once: the worker's CPUs, at most 4 (each holds a decoded unit).
+DECODE_THREADS_ENV = "CLOUDBENCH_DECODE_THREADS"
 
-    ``CLOUDBENCH_DECODE_THREADS`` overrides it (1 decodes serially).
+
+def default_decode_threads(workers_on_machine: int = 1) -> int:
+    """Threads that decode units at once: the CPUs of this worker's share of the machine, at most 4
+    (each holds a decoded unit).
+
+    ``CLOUDBENCH_DECODE_THREADS`` overrides it (1 decodes serially); local clusters set it for their
+    worker processes to each one's share (:func:`cloudbench.collocate.run.local_worker_env`).
     """
-    env = os.environ.get("CLOUDBENCH_DECODE_THREADS")
+    env = os.environ.get(DECODE_THREADS_ENV)
     if env:
         return max(1, int(env))
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
         cpus = os.cpu_count() or 1
-    return max(1, min(4, cpus))
+    return max(1, min(4, cpus // max(1, workers_on_machine)))
 
 
 class SlotAccess:
