@@ -307,35 +307,88 @@ def _lut(key: tuple) -> np.ndarray:
     return lut
 
 
-@lru_cache(maxsize=64)
-def _packed_space(cfac: int, lfac: int, coff: float, loff: float, a_km: float, b_km: float, dist_km: float,
-                  first_line: int, n_lines: int, n_cols: int) -> np.ndarray:
-    """Space pixels of a segment (True beyond the limb), bit-packed along columns.
+def _limb_terms(cfac: int, lfac: int, coff: float, loff: float, a_km: float, b_km: float, dist_km: float,
+                first_line: int, n_lines: int, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per column ``(x / xmax)**2`` and per line ``(y / ymax)**2``: a pixel sees space where their sum is > 1.
 
     Same test as satpy's ``get_geostationary_mask``: scan angles of pixel centres, column c (1-based)
     at (c - COFF) / (CFAC / 2**16) degrees, line l at (LOFF - l) / (LFAC / 2**16) degrees north, inside
     the limb ellipse of half-axes arccos(sqrt(1 - r**2 / d**2)) for r = equatorial and polar radius,
-    d the satellite's distance. Packed because the cache holds one per segment and resolution a job
-    touches: a 0.5 km segment's plain boolean mask is 48 MB, packed 6 MB.
+    d the satellite's distance.
     """
     x = np.deg2rad((np.arange(1, n_cols + 1) - np.float64(np.float32(coff))) / (cfac / 2**16))
     y = np.deg2rad((np.float64(np.float32(loff)) - (first_line + np.arange(1, n_lines + 1))) / (lfac / 2**16))
     xmax = math.acos(math.sqrt(1 - a_km**2 / dist_km**2))
     ymax = math.acos(math.sqrt(1 - b_km**2 / dist_km**2))
-    packed = np.packbits((x[None, :] / xmax) ** 2 + (y[:, None] / ymax) ** 2 > 1, axis=1)
-    packed.setflags(write=False)
-    return packed
+    return (x / xmax) ** 2, (y / ymax) ** 2
+
+
+_EDGE = 3  # columns either side of the analytic limb column where the exact test decides
+
+
+@lru_cache(maxsize=256)
+def _earth_columns(cfac: int, lfac: int, coff: float, loff: float, a_km: float, b_km: float, dist_km: float,
+                   first_line: int, n_lines: int, n_cols: int) -> np.ndarray:
+    """Per line, the first and one-past-last column that see the Earth, (n_lines, 2) int64 (equal: none).
+
+    The Earth's disk is convex and the limb test grows with |x| on either side of the sub-satellite
+    column, so each line's Earth pixels are one run of columns. Its ends are found analytically and
+    then settled by the exact test (:func:`_limb_terms`) on a few columns around each, so the result
+    equals the test on every pixel, which costs a second per 0.5 km segment; lines where the few
+    columns do not settle it (never seen) take the whole-line test.
+    """
+    xx, yy = _limb_terms(cfac, lfac, coff, loff, a_km, b_km, dist_km, first_line, n_lines, n_cols)
+    x = np.sqrt(xx) * np.sign(np.arange(1, n_cols + 1) - np.float64(np.float32(coff))) * np.sign(cfac)
+    left = np.searchsorted(x, -np.sqrt(np.clip(1.0 - yy, 0.0, None)), side="left")
+    out = np.empty((n_lines, 2), dtype=np.int64)
+    offsets = np.arange(-_EDGE, _EDGE + 1)
+    right = np.searchsorted(x, np.sqrt(np.clip(1.0 - yy, 0.0, None)), side="right")
+    for side, guess in ((0, left), (1, right)):
+        cols = np.clip(guess[:, None] + offsets[None, :] - side, 0, n_cols - 1)
+        inside = ~(xx[cols] + yy[:, None] > 1)
+        # left end: the first inside column of the window; right end: one past the last one
+        if side == 0:
+            edge = np.where(inside.any(axis=1), cols[np.arange(n_lines), inside.argmax(axis=1)], n_cols)
+            settled = ~inside[:, 0] | (cols[:, 0] == 0)
+        else:
+            last = _EDGE * 2 - inside[:, ::-1].argmax(axis=1)
+            edge = np.where(inside.any(axis=1), cols[np.arange(n_lines), last] + 1, 0)
+            settled = ~inside[:, -1] | (cols[:, -1] == n_cols - 1)
+        out[:, side] = edge
+        for line in np.flatnonzero(~settled | ~inside.any(axis=1) & (1.0 - yy >= 0)):
+            run = np.flatnonzero(~(xx + yy[line] > 1))
+            out[line] = (run[0], run[-1] + 1) if run.size else (0, 0)
+    empty = out[:, 1] <= out[:, 0]
+    out[empty] = 0
+    out.setflags(write=False)
+    return out
 
 
 def _space(header: dict[str, Any]) -> np.ndarray:
     """Boolean (lines, columns) mask of the segment's pixels that see space, not the Earth."""
+    ends = _earth(header)
+    cols = np.arange(int(header["n_columns"]))
+    return (cols[None, :] < ends[:, :1]) | (cols[None, :] >= ends[:, 1:])
+
+
+def _earth(header: dict[str, Any]) -> np.ndarray:
     p = header["projection"]
-    packed = _packed_space(
+    return _earth_columns(
         int(p["cfac"]), int(p["lfac"]), float(p["coff"]), float(p["loff"]),
         float(p["earth_equatorial_radius"]), float(p["earth_polar_radius"]), float(p["distance_from_earth_centre"]),
         int(header["first_line"]), int(header["n_lines"]), int(header["n_columns"]),
     )
-    return np.unpackbits(packed, axis=1, count=int(header["n_columns"])).view(bool)
+
+
+def _mask_space(values: np.ndarray, header: dict[str, Any]) -> None:
+    """NaN where the segment sees space, line by line (writes only the space pixels)."""
+    nan = np.float32(np.nan)
+    for line, (lo, hi) in enumerate(_earth(header).tolist()):
+        if hi <= lo:
+            values[line] = nan
+            continue
+        values[line, :lo] = nan
+        values[line, hi:] = nan
 
 
 # --- fast segment decode ------------------------------------------------------------------------
@@ -378,7 +431,7 @@ def read_hsd_segment(
         return header["first_line"], counts.copy(), header["line_times"]
     values = _lut(_calibration_key(header))[counts]
     if mask_space:
-        np.copyto(values, np.float32(np.nan), where=_space(header))
+        _mask_space(values, header)
     return header["first_line"], values, header["line_times"]
 
 

@@ -19,12 +19,13 @@ decoded and dropped afterwards.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
 import weakref
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -363,12 +364,15 @@ class SlotAccess:
 
     # --- band values --------------------------------------------------------------------------------
     def _decoded(self, jobs: list[tuple[str, int, str]]) -> Iterator[tuple[str, int, str, UnitData]]:
-        """Decode (band, unit, path) jobs, up to ``decode_threads`` at once, yielding them in order.
+        """Decode (band, unit, path) jobs, up to ``decode_threads`` at once, yielding each as it is ready.
 
         bz2 releases the GIL, so threads decode units in parallel where the product allows it; a
         product whose decoder is not thread-safe still has its next units fetched by the threads
-        while the current one decodes. At most ``decode_threads`` units (fetched bytes or decoded
-        values) are held at a time: memory stays bounded by the worker's threads.
+        while the current one decodes. The units of the finest bands go first and results come in
+        the order they finish, so no thread idles behind a large unit at the head of the queue or at
+        the end of the slot (both callers write each unit to its own place, so order is free). At
+        most ``decode_threads`` + 1 units (fetched bytes or decoded values) are held at a time:
+        memory stays bounded by the worker's threads.
         """
         parallel = self.product.decode_in_threads
         remote = any(is_remote(p) for _, _, p in jobs)
@@ -381,23 +385,24 @@ class SlotAccess:
             band, _, path = job
             return self._decode(path, band) if parallel else self._fetch(path, band)
 
+        largest_first = sorted(jobs, key=lambda job: -self.product.factor(job[0]))
         with ThreadPoolExecutor(max_workers=self.decode_threads, thread_name_prefix="decode") as pool:
-            pending: list = []
-            it = iter(jobs)
-            for job in it:
-                pending.append((job, pool.submit(work, job)))
-                if len(pending) >= self.decode_threads:
-                    break
-            while pending:
-                (band, unit, path), fut = pending.pop(0)
-                done = fut.result()
-                data = done if parallel else self._decode(path, band, done)
-                del done
-                yield band, unit, path, data
-                del data
-                nxt = next(it, None)  # submitted once the consumer is done: at most decode_threads units alive
-                if nxt is not None:
-                    pending.append((nxt, pool.submit(work, nxt)))
+            queue = iter(largest_first)
+            running = {pool.submit(work, job): job for job in itertools.islice(queue, self.decode_threads)}
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                while finished:  # popped, so a consumed unit is not kept alive by the set
+                    fut = finished.pop()
+                    band, unit, path = running.pop(fut)
+                    done = fut.result()
+                    del fut
+                    nxt = next(queue, None)  # keep every thread busy while this unit is consumed
+                    if nxt is not None:
+                        running[pool.submit(work, nxt)] = nxt
+                    data = done if parallel else self._decode(path, band, done)
+                    del done
+                    yield band, unit, path, data
+                    del data
 
     def fill_patches(self, corners: list[tuple[int, int]], p: int, out: np.ndarray) -> None:
         """Write each patch's bands (sample grid, block-averaged) into ``out[k]`` for corners (row0, col0)."""
