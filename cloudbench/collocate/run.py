@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,12 +49,10 @@ def local_worker_env(workers: int) -> dict[str, str]:
     Every worker process sees all the machine's CPUs and would decode with as many threads; with
     several workers that oversubscribes the cores. Measured on 2 cores, 3 full-size jobs on 2 workers:
     0.54 jobs/min with 2 decode threads per worker, 0.94 with 1 (benchmarks/bench_collocate.py). A
-    value the user set is kept.
+    value the user set is kept (``default_decode_threads`` returns it).
     """
     from cloudbench.readers.slot_access import DECODE_THREADS_ENV, default_decode_threads
 
-    if os.environ.get(DECODE_THREADS_ENV):
-        return {DECODE_THREADS_ENV: os.environ[DECODE_THREADS_ENV]}
     return {DECODE_THREADS_ENV: str(default_decode_threads(workers))}
 
 

@@ -307,9 +307,9 @@ def _lut(key: tuple) -> np.ndarray:
     return lut
 
 
-def _limb_terms(cfac: int, lfac: int, coff: float, loff: float, a_km: float, b_km: float, dist_km: float,
-                first_line: int, n_lines: int, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per column ``(x / xmax)**2`` and per line ``(y / ymax)**2``: a pixel sees space where their sum is > 1.
+def _limb_angles(cfac: int, lfac: int, coff: float, loff: float, a_km: float, b_km: float, dist_km: float,
+                 first_line: int, n_lines: int, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per column ``x / xmax`` and per line ``y / ymax``: a pixel sees space where the sum of their squares is > 1.
 
     Same test as satpy's ``get_geostationary_mask``: scan angles of pixel centres, column c (1-based)
     at (c - COFF) / (CFAC / 2**16) degrees, line l at (LOFF - l) / (LFAC / 2**16) degrees north, inside
@@ -320,7 +320,13 @@ def _limb_terms(cfac: int, lfac: int, coff: float, loff: float, a_km: float, b_k
     y = np.deg2rad((np.float64(np.float32(loff)) - (first_line + np.arange(1, n_lines + 1))) / (lfac / 2**16))
     xmax = math.acos(math.sqrt(1 - a_km**2 / dist_km**2))
     ymax = math.acos(math.sqrt(1 - b_km**2 / dist_km**2))
-    return (x / xmax) ** 2, (y / ymax) ** 2
+    return x / xmax, y / ymax
+
+
+def _limb_terms(*projection) -> tuple[np.ndarray, np.ndarray]:
+    """Per column ``(x / xmax)**2`` and per line ``(y / ymax)**2`` (:func:`_limb_angles`); space where the sum is > 1."""
+    xn, yn = _limb_angles(*projection)
+    return xn**2, yn**2
 
 
 _EDGE = 3  # columns either side of the analytic limb column where the exact test decides
@@ -329,7 +335,7 @@ _EDGE = 3  # columns either side of the analytic limb column where the exact tes
 @lru_cache(maxsize=256)
 def _earth_columns(cfac: int, lfac: int, coff: float, loff: float, a_km: float, b_km: float, dist_km: float,
                    first_line: int, n_lines: int, n_cols: int) -> np.ndarray:
-    """Per line, the first and one-past-last column that see the Earth, (n_lines, 2) int64 (equal: none).
+    """Per line, the first and one-past-last column that see the Earth, (n_lines, 2) int64 (0, 0: none).
 
     The Earth's disk is convex and the limb test grows with |x| on either side of the sub-satellite
     column, so each line's Earth pixels are one run of columns. Its ends are found analytically and
@@ -337,29 +343,25 @@ def _earth_columns(cfac: int, lfac: int, coff: float, loff: float, a_km: float, 
     equals the test on every pixel, which costs a second per 0.5 km segment; lines where the few
     columns do not settle it (never seen) take the whole-line test.
     """
-    xx, yy = _limb_terms(cfac, lfac, coff, loff, a_km, b_km, dist_km, first_line, n_lines, n_cols)
-    x = np.sqrt(xx) * np.sign(np.arange(1, n_cols + 1) - np.float64(np.float32(coff))) * np.sign(cfac)
-    left = np.searchsorted(x, -np.sqrt(np.clip(1.0 - yy, 0.0, None)), side="left")
-    out = np.empty((n_lines, 2), dtype=np.int64)
-    offsets = np.arange(-_EDGE, _EDGE + 1)
-    right = np.searchsorted(x, np.sqrt(np.clip(1.0 - yy, 0.0, None)), side="right")
-    for side, guess in ((0, left), (1, right)):
-        cols = np.clip(guess[:, None] + offsets[None, :] - side, 0, n_cols - 1)
-        inside = ~(xx[cols] + yy[:, None] > 1)
-        # left end: the first inside column of the window; right end: one past the last one
-        if side == 0:
-            edge = np.where(inside.any(axis=1), cols[np.arange(n_lines), inside.argmax(axis=1)], n_cols)
-            settled = ~inside[:, 0] | (cols[:, 0] == 0)
-        else:
-            last = _EDGE * 2 - inside[:, ::-1].argmax(axis=1)
-            edge = np.where(inside.any(axis=1), cols[np.arange(n_lines), last] + 1, 0)
-            settled = ~inside[:, -1] | (cols[:, -1] == n_cols - 1)
-        out[:, side] = edge
-        for line in np.flatnonzero(~settled | ~inside.any(axis=1) & (1.0 - yy >= 0)):
-            run = np.flatnonzero(~(xx + yy[line] > 1))
-            out[line] = (run[0], run[-1] + 1) if run.size else (0, 0)
-    empty = out[:, 1] <= out[:, 0]
-    out[empty] = 0
+    xn, yn = _limb_angles(cfac, lfac, coff, loff, a_km, b_km, dist_km, first_line, n_lines, n_cols)
+    xx, yy = xn**2, yn**2
+    half_width = np.sqrt(np.clip(1.0 - yy, 0.0, None))
+    lines = np.arange(n_lines)
+    window = np.arange(-_EDGE, _EDGE + 1)
+    cols_left = np.clip(np.searchsorted(xn, -half_width, side="left")[:, None] + window, 0, n_cols - 1)
+    cols_right = np.clip(np.searchsorted(xn, half_width, side="right")[:, None] + window - 1, 0, n_cols - 1)
+    in_left = ~(xx[cols_left] + yy[:, None] > 1)
+    in_right = ~(xx[cols_right] + yy[:, None] > 1)
+    out = np.zeros((n_lines, 2), dtype=np.int64)
+    out[:, 0] = cols_left[lines, in_left.argmax(axis=1)]  # the first Earth column in the window
+    out[:, 1] = cols_right[lines, 2 * _EDGE - in_right[:, ::-1].argmax(axis=1)] + 1  # one past the last
+    found = in_left.any(axis=1) & in_right.any(axis=1)
+    settled = (found & (~in_left[:, 0] | (cols_left[:, 0] == 0)) & (~in_right[:, -1] | (cols_right[:, -1] == n_cols - 1))
+               | ~found & (1.0 - yy < 0))
+    out[~found] = 0
+    for line in np.flatnonzero(~settled):
+        run = np.flatnonzero(~(xx + yy[line] > 1))
+        out[line] = (run[0], run[-1] + 1) if run.size else (0, 0)
     out.setflags(write=False)
     return out
 

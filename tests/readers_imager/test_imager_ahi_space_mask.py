@@ -18,7 +18,7 @@ REQ, RPOL, DIST = 6378.137, 6356.7523, 42164.0
 
 
 def _params(resolution_km: float, reduction: int, segment: int, n_segments: int = 10):
-    n = int(round(11000 * 0.5 / resolution_km)) // reduction
+    n = int(round(5500 * 2.0 / resolution_km)) // reduction  # 5500 columns at 2 km, 22000 at 0.5 km
     proj = P.hsd_projection(n, resolution_km, reduction)
     lines = n // n_segments
     return (proj["cfac"], proj["lfac"], float(np.float32(proj["coff"])), float(np.float32(proj["loff"])),
